@@ -1,0 +1,299 @@
+"""Agreements and request manifests: YAML documents with a strict, typed schema.
+
+Parsing uses ``yaml.compose`` so every error names the file, the line and the
+field. Agreements are strict: unknown or missing fields are errors. Manifests
+are strict about unknown fields and the ``submitted_at`` date, but the four
+statutory request elements (requesting official, statutory authority, purpose,
+taxable periods) may be absent or blank: that is a *decision*
+(``REQUEST_ELEMENT_MISSING``), not a parse error, so it is recorded and every
+row is denied with the reason.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .errors import DocumentError, InputError
+
+AGREEMENT_STATUSES = ("active", "suspended", "terminated")
+#: Fields an agreement may list under ``disclose``; release packages carry only these.
+DISCLOSABLE_FIELDS = ("last_known_address",)
+DEFAULT_POLICY = "6103i2"
+DEFAULT_LOOKBACK_YEARS = 6
+DEFAULT_SHARED_ADDRESS_THRESHOLD = 25
+
+_AGREEMENT_REQUIRED = ("id", "recipient", "statutory_authority", "purposes", "disclose",
+                       "valid_from", "valid_to", "status")
+_AGREEMENT_OPTIONAL = ("suspended_on", "suspension_reason", "policy", "lookback_years",
+                       "shared_address_threshold")
+_MANIFEST_FIELDS = ("agreement", "requesting_official", "statutory_authority", "purpose",
+                    "taxable_periods", "submitted_at")
+
+
+@dataclass(frozen=True)
+class Agreement:
+    id: str
+    recipient: str
+    statutory_authority: str
+    purposes: tuple[str, ...]
+    disclose: tuple[str, ...]
+    valid_from: dt.date
+    valid_to: dt.date | None
+    status: str
+    suspended_on: dt.date | None = None
+    suspension_reason: str | None = None
+    policy: str = DEFAULT_POLICY
+    lookback_years: int = DEFAULT_LOOKBACK_YEARS
+    shared_address_threshold: int = DEFAULT_SHARED_ADDRESS_THRESHOLD
+
+    def active_on(self, day: dt.date) -> bool:
+        """Active on ``day``: not terminated, not suspended by then, within its dates."""
+        if self.status == "terminated":
+            return False
+        if self.suspended_on is not None and self.suspended_on <= day:
+            return False
+        if self.status == "suspended" and self.suspended_on is None:
+            return False
+        if day < self.valid_from:
+            return False
+        return not (self.valid_to is not None and day > self.valid_to)
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), default=str, sort_keys=True)
+
+    @staticmethod
+    def from_json(text: str) -> Agreement:
+        d = json.loads(text)
+        for k in ("valid_from", "valid_to", "suspended_on"):
+            if d.get(k):
+                d[k] = dt.date.fromisoformat(d[k])
+        d["purposes"] = tuple(d["purposes"])
+        d["disclose"] = tuple(d["disclose"])
+        return Agreement(**d)
+
+
+@dataclass(frozen=True)
+class Manifest:
+    agreement: str | None
+    requesting_official: str | None
+    statutory_authority: str | None
+    purpose: str | None
+    taxable_periods: tuple[str, ...]
+    submitted_at: dt.date
+
+    def missing_elements(self) -> tuple[str, ...]:
+        missing = []
+        if not self.requesting_official:
+            missing.append("requesting_official")
+        if not self.statutory_authority:
+            missing.append("statutory_authority")
+        if not self.purpose:
+            missing.append("purpose")
+        if not self.taxable_periods:
+            missing.append("taxable_periods")
+        return tuple(missing)
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), default=str, sort_keys=True)
+
+    @staticmethod
+    def from_json(text: str) -> Manifest:
+        d = json.loads(text)
+        d["submitted_at"] = dt.date.fromisoformat(d["submitted_at"])
+        d["taxable_periods"] = tuple(d["taxable_periods"])
+        return Manifest(**d)
+
+
+def normalize_authority(text: str | None) -> str:
+    """Compare statutory citations ignoring case, spacing and punctuation variants."""
+    if not text:
+        return ""
+    t = text.upper().replace("§", " ").replace("SECTION", " ").replace("U.S.C.", "USC")
+    t = t.replace("USC.", "USC")
+    keep = "".join(ch if ch.isalnum() or ch in "()" else " " for ch in t)
+    return " ".join(keep.split())
+
+
+# -- YAML plumbing -------------------------------------------------------------------
+def _compose(path: Path) -> yaml.MappingNode:
+    if not path.is_file():
+        raise InputError("file not found", file=path)
+    raw = path.read_bytes()
+    if raw.startswith(b"\xef\xbb\xbf"):
+        raw = raw[3:]
+    if b"\x00" in raw:
+        raise DocumentError("contains a NUL byte", file=path)
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        raise DocumentError("not valid UTF-8", file=path, line=line) from None
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark
+        line = mark.line + 1 if mark is not None else None
+        raise DocumentError(f"not valid YAML ({exc.problem or 'syntax error'})", file=path,
+                            line=line) from None
+    except yaml.YAMLError:
+        raise DocumentError("not valid YAML", file=path) from None
+    if node is None:
+        raise DocumentError("the document is empty", file=path)
+    if not isinstance(node, yaml.MappingNode):
+        raise DocumentError("expected a mapping of field: value", file=path,
+                            line=node.start_mark.line + 1)
+    return node
+
+
+def _fields(path: Path, node: yaml.MappingNode, allowed: tuple[str, ...]) -> dict[str, tuple[Any, int]]:
+    out: dict[str, tuple[Any, int]] = {}
+    loader = yaml.SafeLoader("")
+    for key_node, value_node in node.value:
+        line = key_node.start_mark.line + 1
+        key = key_node.value if isinstance(key_node, yaml.ScalarNode) else None
+        if not isinstance(key, str):
+            raise DocumentError("field names must be plain strings", file=path, line=line)
+        if key not in allowed:
+            raise DocumentError("unknown field", file=path, line=line, column=key)
+        if key in out:
+            raise DocumentError("field given twice", file=path, line=line, column=key)
+        try:
+            value = loader.construct_object(value_node, deep=True)
+        except yaml.YAMLError:
+            raise DocumentError("value cannot be read", file=path, line=line, column=key) from None
+        out[key] = (value, line)
+    loader.dispose()
+    return out
+
+
+def _str(path: Path, fields: dict[str, tuple[Any, int]], key: str, *, required: bool) -> str | None:
+    if key not in fields:
+        if required:
+            raise DocumentError("required field missing", file=path, column=key)
+        return None
+    value, line = fields[key]
+    if value is None:
+        if required:
+            raise DocumentError("required field is empty", file=path, line=line, column=key)
+        return None
+    if isinstance(value, bool) or not isinstance(value, str | int | float):
+        raise DocumentError("expected text", file=path, line=line, column=key)
+    text = str(value).strip()
+    if required and not text:
+        raise DocumentError("required field is empty", file=path, line=line, column=key)
+    return text or None
+
+
+def _list(path: Path, fields: dict[str, tuple[Any, int]], key: str, *, required: bool) -> tuple[str, ...]:
+    if key not in fields:
+        if required:
+            raise DocumentError("required field missing", file=path, column=key)
+        return ()
+    value, line = fields[key]
+    if value is None:
+        value = []
+    if isinstance(value, str | int) and not isinstance(value, bool):
+        value = [value]
+    if not isinstance(value, list) or not all(
+            isinstance(v, str | int) and not isinstance(v, bool) for v in value):
+        raise DocumentError("expected a list of text values", file=path, line=line, column=key)
+    items = tuple(str(v).strip() for v in value if str(v).strip())
+    if required and not items:
+        raise DocumentError("list must not be empty", file=path, line=line, column=key)
+    return items
+
+
+def _date(path: Path, fields: dict[str, tuple[Any, int]], key: str, *, required: bool) -> dt.date | None:
+    if key not in fields or fields[key][0] in (None, ""):
+        if required:
+            raise DocumentError("required date missing", file=path, column=key)
+        return None
+    value, line = fields[key]
+    if isinstance(value, dt.datetime):
+        return value.date()
+    if isinstance(value, dt.date):
+        return value
+    if isinstance(value, str):
+        try:
+            return dt.datetime.fromisoformat(value.strip().replace("Z", "+00:00")).date()
+        except ValueError:
+            pass
+    raise DocumentError("expected a date as YYYY-MM-DD", file=path, line=line, column=key)
+
+
+def _int(path: Path, fields: dict[str, tuple[Any, int]], key: str, default: int, lo: int) -> int:
+    if key not in fields or fields[key][0] is None:
+        return default
+    value, line = fields[key]
+    if isinstance(value, bool) or not isinstance(value, int) or value < lo:
+        raise DocumentError(f"expected a whole number >= {lo}", file=path, line=line, column=key)
+    return value
+
+
+# -- public loaders ------------------------------------------------------------------
+def load_agreement(path: Path) -> tuple[Agreement, str]:
+    """Parse and validate an agreement. Returns it with the file's SHA-256."""
+    path = Path(path)
+    node = _compose(path)
+    f = _fields(path, node, _AGREEMENT_REQUIRED + _AGREEMENT_OPTIONAL)
+    for key in _AGREEMENT_REQUIRED:
+        if key not in f:
+            raise DocumentError("required field missing", file=path, column=key)
+    status = _str(path, f, "status", required=True) or ""
+    if status not in AGREEMENT_STATUSES:
+        raise DocumentError(f"status must be one of {', '.join(AGREEMENT_STATUSES)}", file=path,
+                            line=f["status"][1], column="status")
+    disclose = _list(path, f, "disclose", required=True)
+    for item in disclose:
+        if item not in DISCLOSABLE_FIELDS:
+            raise DocumentError(
+                f"unknown disclosable field (known: {', '.join(DISCLOSABLE_FIELDS)})",
+                file=path, line=f["disclose"][1], column="disclose")
+    valid_from = _date(path, f, "valid_from", required=True)
+    assert valid_from is not None
+    valid_to = _date(path, f, "valid_to", required=False)
+    if valid_to is not None and valid_to < valid_from:
+        raise DocumentError("valid_to is before valid_from", file=path, line=f["valid_to"][1],
+                            column="valid_to")
+    agreement = Agreement(
+        id=_str(path, f, "id", required=True) or "",
+        recipient=_str(path, f, "recipient", required=True) or "",
+        statutory_authority=_str(path, f, "statutory_authority", required=True) or "",
+        purposes=_list(path, f, "purposes", required=True),
+        disclose=disclose,
+        valid_from=valid_from,
+        valid_to=valid_to,
+        status=status,
+        suspended_on=_date(path, f, "suspended_on", required=False),
+        suspension_reason=_str(path, f, "suspension_reason", required=False),
+        policy=_str(path, f, "policy", required=False) or DEFAULT_POLICY,
+        lookback_years=_int(path, f, "lookback_years", DEFAULT_LOOKBACK_YEARS, 0),
+        shared_address_threshold=_int(path, f, "shared_address_threshold",
+                                      DEFAULT_SHARED_ADDRESS_THRESHOLD, 1),
+    )
+    return agreement, hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def load_manifest(path: Path) -> tuple[Manifest, str]:
+    """Parse a request manifest. Returns it with the file's SHA-256."""
+    path = Path(path)
+    node = _compose(path)
+    f = _fields(path, node, _MANIFEST_FIELDS)
+    submitted = _date(path, f, "submitted_at", required=True)
+    assert submitted is not None
+    manifest = Manifest(
+        agreement=_str(path, f, "agreement", required=False),
+        requesting_official=_str(path, f, "requesting_official", required=False),
+        statutory_authority=_str(path, f, "statutory_authority", required=False),
+        purpose=_str(path, f, "purpose", required=False),
+        taxable_periods=_list(path, f, "taxable_periods", required=False),
+        submitted_at=submitted,
+    )
+    return manifest, hashlib.sha256(path.read_bytes()).hexdigest()

@@ -1,0 +1,153 @@
+"""Custodian records: the agency's own persons and addresses.
+
+``dgate records load`` reads both files, validates them, standardizes names and
+addresses once (so requests are cheap), and swaps the new snapshot in
+atomically: the old tables stay in place until one transaction renames the new
+ones over them. The snapshot id is the SHA-256 of both files' hashes.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+
+from .engine import Engine
+from .intake import TableIntake, TableSpec, load_table, require_rows
+from .standardize import address, names
+
+PERSONS_SPEC = TableSpec(
+    label="persons file",
+    required=("tin", "first_name", "last_name", "dob", "protected"),
+    optional=("middle_name", "name_suffix"),
+    key="tin",
+)
+ADDRESSES_SPEC = TableSpec(
+    label="addresses file",
+    required=("tin", "street", "city", "state", "zip", "valid_from", "valid_to"),
+)
+
+TRUE_WORDS = ("TRUE", "T", "1", "YES", "Y")
+FALSE_WORDS = ("FALSE", "F", "0", "NO", "N")
+DATE_RE = r"^\s*\d{4}-\d{2}-\d{2}\s*$"
+
+
+@dataclass(frozen=True)
+class SnapshotResult:
+    snapshot_id: str
+    persons: int
+    addresses: int
+    unchanged: bool
+    dry_run: bool = False
+
+
+def snapshot_id(persons_sha: str, addresses_sha: str) -> str:
+    return hashlib.sha256(f"{persons_sha}\n{addresses_sha}".encode()).hexdigest()
+
+
+def current_snapshot(engine: Engine) -> str | None:
+    value = engine.scalar("SELECT snapshot_id FROM snapshots WHERE is_current")
+    return None if value is None else str(value)
+
+
+def _date_ok(col: str) -> str:
+    blank = f"({col} IS NULL OR trim({col}) = '')"
+    return (f"NOT ({blank} OR (regexp_matches({col}, '{DATE_RE}') "
+            f"AND TRY_CAST(trim({col}) AS DATE) IS NOT NULL))")
+
+
+def _validate_persons(engine: Engine, t: TableIntake) -> None:
+    require_rows(engine, t, "NOT regexp_full_match(trim(tin), '[0-9]{9}')", column="tin",
+                 message="tin must be exactly 9 digits")
+    require_rows(engine, t, _date_ok("dob"), column="dob", message="dob must be YYYY-MM-DD or empty")
+    words = ", ".join(f"'{w}'" for w in TRUE_WORDS + FALSE_WORDS)
+    require_rows(engine, t, f"upper(trim(coalesce(protected, ''))) NOT IN ({words})",
+                 column="protected", message="protected must be true or false")
+
+
+def _validate_addresses(engine: Engine, t: TableIntake, persons: str) -> None:
+    require_rows(engine, t, "NOT regexp_full_match(trim(tin), '[0-9]{9}')", column="tin",
+                 message="tin must be exactly 9 digits")
+    require_rows(engine, t, f"trim(tin) NOT IN (SELECT trim(tin) FROM {persons})", column="tin",
+                 message="tin is not in the persons file")
+    require_rows(engine, t, "NOT regexp_full_match(trim(coalesce(zip, '')), '[0-9]{5}(-?[0-9]{4})?')",
+                 column="zip", message="zip must be 5 or 9 digits")
+    require_rows(engine, t, _date_ok("valid_from"), column="valid_from",
+                 message="valid_from must be YYYY-MM-DD or empty")
+    require_rows(engine, t, _date_ok("valid_to"), column="valid_to",
+                 message="valid_to must be YYYY-MM-DD or empty")
+
+
+def person_sql(raw: str) -> str:
+    """Standardized persons from the raw intake table."""
+    cols = names.name_columns(first="first_name", middle="middle_name", last="last_name",
+                              suffix="name_suffix")
+    true_words = ", ".join(f"'{w}'" for w in TRUE_WORDS)
+    return (
+        f"SELECT trim(tin) AS tin, first_name, middle_name, last_name, name_suffix, "
+        f"TRY_CAST(nullif(trim(dob), '') AS DATE) AS dob, "
+        f"upper(trim(protected)) IN ({true_words}) AS protected, {', '.join(cols)} FROM {raw}"
+    )
+
+
+def address_rows_sql(raw: str) -> str:
+    std = address.address_sql(raw, key_cols=["_row"], street="street", city="city",
+                              state="state", zip="zip")
+    return (
+        "SELECT r._row AS addr_id, trim(r.tin) AS tin, r.street, r.city, r.state, r.zip, "
+        "TRY_CAST(nullif(trim(r.valid_from), '') AS DATE) AS valid_from, "
+        "TRY_CAST(nullif(trim(r.valid_to), '') AS DATE) AS valid_to, s.* EXCLUDE (_row) "
+        f"FROM {raw} r JOIN ({std}) s USING (_row)"
+    )
+
+
+LAST_KNOWN_SQL = """
+UPDATE {table} SET is_last_known = (addr_id = lk.addr_id)
+FROM (
+  SELECT tin, arg_max(addr_id, (valid_to IS NULL, coalesce(valid_from, DATE '0001-01-01'), addr_id))
+         AS addr_id
+  FROM {table} GROUP BY tin
+) lk WHERE {table}.tin = lk.tin
+"""
+
+
+def load_records(engine: Engine, persons_path: Path, addresses_path: Path, *,
+                 dry_run: bool = False) -> SnapshotResult:
+    """Validate, standardize and atomically install a custodian snapshot."""
+    try:
+        p = load_table(engine, persons_path, PERSONS_SPEC, "stg_persons_raw")
+        a = load_table(engine, addresses_path, ADDRESSES_SPEC, "stg_addresses_raw")
+        _validate_persons(engine, p)
+        _validate_addresses(engine, a, "stg_persons_raw")
+        sid = snapshot_id(p.sha256, a.sha256)
+        if current_snapshot(engine) == sid or dry_run:
+            return SnapshotResult(sid, p.rows, a.rows, unchanged=current_snapshot(engine) == sid,
+                                  dry_run=dry_run)
+        engine.execute(f"CREATE OR REPLACE TABLE stg_person AS {person_sql('stg_persons_raw')}",
+                       label="standardize persons")
+        keys = names.first_keys_sql("stg_person", ["tin"])
+        engine.execute(
+            f"CREATE OR REPLACE TABLE stg_person2 AS SELECT p.*, k.n_first_keys FROM stg_person p "
+            f"JOIN ({keys}) k USING (tin)", label="first-name keys")
+        engine.execute(
+            f"CREATE OR REPLACE TABLE stg_address AS {address_rows_sql('stg_addresses_raw')}",
+            label="standardize addresses")
+        engine.execute("ALTER TABLE stg_address ADD COLUMN is_last_known BOOLEAN DEFAULT false",
+                       label="last known")
+        engine.execute(LAST_KNOWN_SQL.format(table="stg_address"), label="last known")
+        with engine.transaction():
+            engine.execute("DROP TABLE IF EXISTS c_person", label="swap")
+            engine.execute("DROP TABLE IF EXISTS c_address", label="swap")
+            engine.execute("ALTER TABLE stg_person2 RENAME TO c_person", label="swap")
+            engine.execute("ALTER TABLE stg_address RENAME TO c_address", label="swap")
+            engine.execute("UPDATE snapshots SET is_current = false", label="snapshot")
+            engine.execute(
+                "INSERT OR REPLACE INTO snapshots VALUES (?, ?, ?, ?, ?, ?, true)",
+                [sid, p.sha256, a.sha256, p.rows, a.rows, dt.datetime.now(dt.UTC)],
+                label="snapshot")
+        return SnapshotResult(sid, p.rows, a.rows, unchanged=False)
+    finally:
+        for t in ("stg_persons_raw", "stg_addresses_raw", "stg_person", "stg_person2",
+                  "stg_address"):
+            engine.execute(f"DROP TABLE IF EXISTS {t}", label="cleanup")
