@@ -103,10 +103,10 @@ def address_rows_sql(raw: str) -> str:
 
 
 LAST_KNOWN_SQL = """
-UPDATE {table} SET is_last_known = (addr_id = lk.addr_id)
+UPDATE {table} SET is_last_known = ({table}.addr_id = lk.last_id)
 FROM (
   SELECT tin, arg_max(addr_id, (valid_to IS NULL, coalesce(valid_from, DATE '0001-01-01'), addr_id))
-         AS addr_id
+         AS last_id
   FROM {table} GROUP BY tin
 ) lk WHERE {table}.tin = lk.tin
 """
