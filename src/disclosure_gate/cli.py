@@ -12,7 +12,7 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 from rich.console import Console
@@ -77,12 +77,6 @@ def _parse_date(value: str | None, option: str) -> dt.date | None:
 def init_cmd(home: HomeOpt = None) -> None:
     """Create the home folder and its database (idempotent)."""
     h, created = init_home(_home_path(home))
-    try:
-        from . import ledger_store
-
-        ledger_store.ensure_keys(h)
-    except ImportError:  # pragma: no cover - ledger not installed
-        pass
     out.print(f"{'Created' if created else 'Home already exists at'} {h.path}")
     h.close()
 
@@ -103,8 +97,6 @@ def records_load(persons: Annotated[Path, typer.Option("--persons", help="person
         out.print(f"Snapshot {res.snapshot_id[:16]} is already current ({res.persons:,} persons, "
                   f"{res.addresses:,} addresses); nothing changed.")
     else:
-        _ledger_event(h, "snapshot_loaded", {"snapshot_id": res.snapshot_id, "persons": res.persons,
-                                            "addresses": res.addresses})
         out.print(f"Loaded snapshot {res.snapshot_id[:16]}: {res.persons:,} persons, "
                   f"{res.addresses:,} addresses")
     h.close()
@@ -121,7 +113,6 @@ def agreement_add(file: Path, home: HomeOpt = None, dry_run: DryRunOpt = False) 
     if dry_run:
         out.print(f"[dry run] agreement {agreement.id} is valid")
     elif created:
-        _ledger_event(h, "agreement_added", {"agreement_id": agreement.id})
         out.print(f"Added agreement {agreement.id} ({agreement.status})")
     else:
         out.print(f"Agreement {agreement.id} already present with the same content")
@@ -153,20 +144,9 @@ def agreement_suspend(agreement_id: Annotated[str, typer.Argument(metavar="ID")]
     h = _open(home)
     day = _parse_date(effective, "--effective")
     a = agreements_mod.suspend_agreement(h.engine, agreement_id, reason, day, dry_run=dry_run)
-    if not dry_run:
-        _ledger_event(h, "agreement_suspended", {"agreement_id": a.id, "effective": str(a.suspended_on)})
     out.print(f"{'[dry run] would suspend' if dry_run else 'Suspended'} agreement {a.id} "
               f"effective {a.suspended_on}")
-    _print_delivered(h, a.id)
     h.close()
-
-
-def _print_delivered(h: Home, agreement_id: str) -> None:
-    try:
-        from . import release
-    except ImportError:  # pragma: no cover
-        return
-    release.print_delivered_under(h, agreement_id, out)
 
 
 # -- requests -------------------------------------------------------------------------
@@ -231,10 +211,9 @@ def process(h: Home, batch_id: str, policy_id: str | None, as_of: dt.date | None
     if pol.unsafe and not quiet:
         err.print(f"[bold red]WARNING: policy '{pol.id}' is the UNSAFE 2025 baseline. It skips address "
                   "corroboration and is kept only for comparison. Never release under it.[/]")
-    on_store = _ledger_on_store(h)
     if quiet:
         return decide.process_batch(h.engine, batch_id, pol, as_of=as_of, dry_run=dry_run,
-                                    primary=not pol.unsafe, on_store=on_store)
+                                    primary=not pol.unsafe)
     with Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn(),
                   console=err, transient=False) as prog:
         task = prog.add_task("deciding", total=len(STAGE_LABELS))
@@ -243,7 +222,7 @@ def process(h: Home, batch_id: str, policy_id: str | None, as_of: dt.date | None
             prog.update(task, advance=1, description=STAGE_LABELS.get(stage, stage))
 
         run = decide.process_batch(h.engine, batch_id, pol, as_of=as_of, dry_run=dry_run,
-                                   primary=not pol.unsafe, progress=tick, on_store=on_store)
+                                   primary=not pol.unsafe, progress=tick)
         prog.update(task, completed=len(STAGE_LABELS), description="done")
     return run
 
@@ -374,49 +353,22 @@ def demo_cmd(full: Annotated[bool, typer.Option("--full", help="1.28 M requests 
     demo.run_demo(_home_path(home), full=full, workdir=workdir, console=out, err=err)
 
 
-# -- ledger hooks (filled in by the ledger module when present) --------------------------
-def _ledger_event(h: Home, kind: str, body: dict[str, Any]) -> None:
-    try:
-        from . import ledger_store
-    except ImportError:  # pragma: no cover
-        return
-    ledger_store.append_event(h, kind, body)
-
-
-def _ledger_on_store(h: Home) -> Any:
-    try:
-        from . import ledger_store
-    except ImportError:  # pragma: no cover
-        return None
-    return ledger_store.decision_hook(h)
-
-
 def main() -> None:
+    """Entry point: Typer handles usage errors; package errors print without a traceback."""
     debug = os.environ.get("DGATE_DEBUG") == "1"
     try:
-        app(standalone_mode=False)
+        app()  # standalone mode: exits itself on success and on usage errors
     except DgateError as exc:
         err.print(f"[bold red]error[{exc.code}][/]: {escape(exc.message)}", highlight=False)
         sys.exit(exc.exit_code)
-    except typer.Exit as exc:
-        sys.exit(exc.exit_code)
-    except typer.Abort:
-        err.print("aborted")
-        sys.exit(130)
     except KeyboardInterrupt:
         err.print("interrupted")
         sys.exit(130)
-    except Exception as exc:  # click usage errors and anything unforeseen
-        import click
-
-        if isinstance(exc, click.exceptions.ClickException):
-            exc.show()
-            sys.exit(exc.exit_code)
+    except Exception as exc:
         if debug:
             raise
         err.print(f"internal error: {type(exc).__name__} (set DGATE_DEBUG=1 for details)")
         sys.exit(70)
-    sys.exit(0)
 
 
 if __name__ == "__main__":  # pragma: no cover

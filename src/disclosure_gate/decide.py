@@ -21,6 +21,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import pyarrow as pa
+
 from . import match
 from .agreements import find_agreement
 from .batches import Batch, get_batch
@@ -183,15 +185,17 @@ def evaluate_into(engine: Engine, batch_id: str, policy: Policy, req: RequestFac
     distinct = engine.fetch_dicts(f"SELECT DISTINCT {', '.join(fact_cols)} FROM p_vec_rows",
                                   label="distinct vectors")
     outcomes = policy.evaluate([{**v, **req.as_dict()} for v in distinct])
-    engine.execute(f"CREATE OR REPLACE TEMP TABLE p_outcomes AS SELECT * FROM (SELECT "
-                   f"{', '.join(f'NULL::{_t(c)} AS {c}' for c in fact_cols)}, NULL::VARCHAR AS decision, "
-                   "NULL::VARCHAR AS reasons) WHERE false", label="outcomes")
-    rows = [tuple(v[c] for c in fact_cols) + (o.decision, ";".join(o.reasons))
-            for v, o in zip(distinct, outcomes, strict=True)]
-    if rows:
-        placeholders = ", ".join("?" for _ in range(len(fact_cols) + 2))
-        for row in rows:
-            engine.execute(f"INSERT INTO p_outcomes VALUES ({placeholders})", list(row), label="outcomes")
+    columns: dict[str, list[Any]] = {c: [v[c] for v in distinct] for c in fact_cols}
+    columns["decision"] = [o.decision for o in outcomes]
+    columns["reasons"] = [";".join(o.reasons) for o in outcomes]
+    schema = pa.schema([(c, pa.string() if _t(c) == "VARCHAR" else pa.bool_()) for c in fact_cols]
+                       + [("decision", pa.string()), ("reasons", pa.string())])
+    engine.register("p_outcomes_view", pa.table(columns, schema=schema))
+    try:
+        engine.execute("CREATE OR REPLACE TEMP TABLE p_outcomes AS SELECT * FROM p_outcomes_view",
+                       label="outcomes")
+    finally:
+        engine.unregister("p_outcomes_view")
     identity = "seed_identity" if policy.unsafe else "identity"
     on = " AND ".join(f"v.{c} = o.{c}" for c in fact_cols)
     engine.execute(

@@ -42,21 +42,10 @@ def run_demo(home: Path | None, *, full: bool, workdir: Path | None, console: Co
             synth.generate(data, persons=persons, requests=requests, seed=2025, fmt=fmt)
     h, _ = init_home(home_path)
     try:
-        from . import ledger_store
-
-        ledger_store.ensure_keys(h)
-    except ImportError:  # pragma: no cover
-        pass
-    try:
         ext = "parquet" if fmt == "parquet" else "csv"
         with err.status("Loading and standardizing custodian records..."):
-            snap = records.load_records(h.engine, data / f"persons.{ext}", data / f"addresses.{ext}")
-        if not snap.unchanged:
-            cli._ledger_event(h, "snapshot_loaded", {"snapshot_id": snap.snapshot_id, "persons": snap.persons,
-                                                    "addresses": snap.addresses})
-        agreement, created = agreements.add_agreement(h.engine, data / "agreement.yaml")
-        if created:
-            cli._ledger_event(h, "agreement_added", {"agreement_id": agreement.id})
+            records.load_records(h.engine, data / f"persons.{ext}", data / f"addresses.{ext}")
+        agreement, _ = agreements.add_agreement(h.engine, data / "agreement.yaml")
         sub = batches.submit(h.engine, data / f"requests.{ext}", data / "manifest.yaml")
         bid = sub.batch.batch_id
         console.print(f"Batch [bold]{bid}[/] ({sub.batch.rows:,} rows) under agreement {agreement.id}")
@@ -75,12 +64,6 @@ def run_demo(home: Path | None, *, full: bool, workdir: Path | None, console: Co
                       f"recall {ev_seed.recall:.2%}")
         result: dict[str, object] = {"batch": bid, "safe": ev_safe, "seed": ev_seed,
                                      "policy": policy.load_builtin("6103i2").label}
-        try:
-            from . import release
-
-            result.update(release.demo_final_act(h, bid, data, console))
-        except ImportError:  # pragma: no cover - remediation not installed
-            pass
         console.print(f"Done in {time.perf_counter() - started:.0f} s.")
         return result
     finally:

@@ -133,15 +133,14 @@ def _compose(path: Path) -> yaml.MappingNode:
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
-        line = raw[: exc.start].count(b"\n") + 1
-        raise DocumentError("not valid UTF-8", file=path, line=line) from None
+        bad_line = raw[: exc.start].count(b"\n") + 1
+        raise DocumentError("not valid UTF-8", file=path, line=bad_line) from None
     try:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark
-        line = mark.line + 1 if mark is not None else None
         raise DocumentError(f"not valid YAML ({exc.problem or 'syntax error'})", file=path,
-                            line=line) from None
+                            line=mark.line + 1 if mark is not None else None) from None
     except yaml.YAMLError:
         raise DocumentError("not valid YAML", file=path) from None
     if node is None:

@@ -89,7 +89,7 @@ class Engine:
         with self._lock:
             try:
                 cur = self._con.execute(sql, params) if params is not None else self._con.execute(sql)
-                return cur.fetch_arrow_table()
+                return cur.to_arrow_table()
             except duckdb.Error as exc:
                 raise EngineError(_describe(label, exc)) from None
 

@@ -49,10 +49,10 @@ def funnel(engine: Engine, run: Run, request_lawful: bool) -> Funnel:
     lawful = "true" if request_lawful else "false"
     stages = engine.fetchone(FUNNEL_SQL.format(lawful=lawful), [run.batch_id], label="funnel")
     assert stages is not None
-    counts = dict(engine.fetchall(
+    counts: dict[str, int] = dict(engine.fetchall(
         "SELECT decision, count(*) FROM decisions WHERE run_id = ? GROUP BY decision", [run.run_id],
         label="funnel decisions"))
-    reasons = dict(engine.fetchall(
+    reasons: dict[str, int] = dict(engine.fetchall(
         "SELECT reason, count(*) FROM (SELECT unnest(string_split(reasons, ';')) AS reason "
         "FROM decisions WHERE run_id = ? AND reasons <> '') GROUP BY reason ORDER BY 2 DESC, 1",
         [run.run_id], label="funnel reasons"))
