@@ -22,9 +22,12 @@ from rich.table import Table
 
 from . import agreements as agreements_mod
 from . import batches as batches_mod
-from . import decide, policy, records, reporting
+from . import cli_ledger, decide, policy, records, reporting, verify_cli
+from .documents import Agreement
+from .engine import Engine
 from .errors import DgateError, InputError, PolicyError
 from .home import Home, init_home, open_home
+from .ledger import store as ledger
 
 app = typer.Typer(name="dgate", help="disclosure-gate: lawful, explained, provable answers to bulk "
                   "disclosure requests.", no_args_is_help=True, add_completion=False,
@@ -37,6 +40,9 @@ app.add_typer(records_app, name="records")
 app.add_typer(agreement_app, name="agreement")
 app.add_typer(request_app, name="request")
 app.add_typer(decisions_app, name="decisions")
+app.add_typer(cli_ledger.ledger_app, name="ledger")
+app.add_typer(cli_ledger.accounting_app, name="accounting")
+app.add_typer(verify_cli.app, name="verify", help="The overseer's verifier (same as dgate-verify).")
 
 out = Console()
 err = Console(stderr=True)
@@ -53,6 +59,7 @@ _root_home: list[Path | None] = [None]
 @app.callback()
 def _root(home: HomeOpt = None) -> None:
     _root_home[0] = home
+    cli_ledger._root_home[0] = home
 
 
 def _home_path(home: Path | None) -> Path | None:
@@ -77,7 +84,10 @@ def _parse_date(value: str | None, option: str) -> dt.date | None:
 def init_cmd(home: HomeOpt = None) -> None:
     """Create the home folder and its database (idempotent)."""
     h, created = init_home(_home_path(home))
+    ledger.install(h.engine)
+    keys = ledger.ensure_keys(h.path)
     out.print(f"{'Created' if created else 'Home already exists at'} {h.path}")
+    out.print(f"ledger origin {keys.origin}; public key: dgate ledger key", highlight=False)
     h.close()
 
 
@@ -89,7 +99,7 @@ def records_load(persons: Annotated[Path, typer.Option("--persons", help="person
     """Load a custodian snapshot (replaces the previous one atomically)."""
     h = _open(home)
     with err.status("Loading and standardizing custodian records..."):
-        res = records.load_records(h.engine, persons, addresses, dry_run=dry_run)
+        res = records.load_records(h.engine, persons, addresses, dry_run=dry_run, on_swap=snapshot_event)
     if res.dry_run:
         out.print(f"[dry run] would load snapshot {res.snapshot_id[:16]}: {res.persons:,} persons, "
                   f"{res.addresses:,} addresses" + (" (already current)" if res.unchanged else ""))
@@ -107,7 +117,7 @@ def records_load(persons: Annotated[Path, typer.Option("--persons", help="person
 def agreement_add(file: Path, home: HomeOpt = None, dry_run: DryRunOpt = False) -> None:
     """Add a data-sharing agreement from a YAML file."""
     h = _open(home)
-    agreement, created = agreements_mod.add_agreement(h.engine, file, dry_run=dry_run)
+    agreement, created = add_agreement(h, file, dry_run=dry_run)
     policy.load_builtin(agreement.policy) if agreement.policy in policy.BUILTIN_POLICIES else \
         _require_policy(h, agreement.policy)
     if dry_run:
@@ -117,6 +127,17 @@ def agreement_add(file: Path, home: HomeOpt = None, dry_run: DryRunOpt = False) 
     else:
         out.print(f"Agreement {agreement.id} already present with the same content")
     h.close()
+
+
+def add_agreement(h: Home, file: Path, *, dry_run: bool = False) -> tuple[Agreement, bool]:
+    """Store an agreement and its ledger event in one transaction."""
+    with h.engine.transaction():
+        agreement, created = agreements_mod.add_agreement(h.engine, file, dry_run=dry_run)
+        if created:
+            ledger.append_event(h.engine, "agreement_added", {
+                "agreement_id": agreement.id, "recipient": agreement.recipient,
+                "statutory_authority": agreement.statutory_authority})
+    return agreement, created
 
 
 @agreement_app.command("list")
@@ -143,7 +164,11 @@ def agreement_suspend(agreement_id: Annotated[str, typer.Argument(metavar="ID")]
     """Suspend an agreement at once: no further processing, approval or delivery under it."""
     h = _open(home)
     day = _parse_date(effective, "--effective")
-    a = agreements_mod.suspend_agreement(h.engine, agreement_id, reason, day, dry_run=dry_run)
+    with h.engine.transaction():
+        a = agreements_mod.suspend_agreement(h.engine, agreement_id, reason, day, dry_run=dry_run)
+        if not dry_run:
+            ledger.append_event(h.engine, "agreement_suspended", {"agreement_id": a.id,
+                                                                  "effective": str(a.suspended_on)})
     out.print(f"{'[dry run] would suspend' if dry_run else 'Suspended'} agreement {a.id} "
               f"effective {a.suspended_on}")
     h.close()
@@ -202,7 +227,8 @@ def _require_policy(h: Home, policy_id: str) -> policy.Policy:
 
 STAGE_LABELS = {"standardize": "standardize names, TINs, addresses", "tin": "TIN path identity",
                 "corroborate": "corroborate addresses", "notin": "no-TIN path identity",
-                "facts": "batch hygiene and facts", "policy": "Cedar policy", "store": "store decisions"}
+                "facts": "batch hygiene and facts", "policy": "Cedar policy",
+                "store": "store decisions and ledger leaves"}
 
 
 def process(h: Home, batch_id: str, policy_id: str | None, as_of: dt.date | None, *,
@@ -211,9 +237,18 @@ def process(h: Home, batch_id: str, policy_id: str | None, as_of: dt.date | None
     if pol.unsafe and not quiet:
         err.print(f"[bold red]WARNING: policy '{pol.id}' is the UNSAFE 2025 baseline. It skips address "
                   "corroboration and is kept only for comparison. Never release under it.[/]")
+    keys = ledger.load_keys(h.path)
+    ledger.install(h.engine)
+
+    def append(engine: Engine, run: decide.Run, _table: str) -> None:
+        ledger.append_decisions(engine, run.run_id, keys)
+
     if quiet:
-        return decide.process_batch(h.engine, batch_id, pol, as_of=as_of, dry_run=dry_run,
-                                    primary=not pol.unsafe)
+        run = decide.process_batch(h.engine, batch_id, pol, as_of=as_of, dry_run=dry_run,
+                                   primary=not pol.unsafe, on_store=append)
+        if run.created:
+            ledger.make_checkpoint(h.engine, keys)
+        return run
     with Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn(),
                   console=err, transient=False) as prog:
         task = prog.add_task("deciding", total=len(STAGE_LABELS))
@@ -222,7 +257,9 @@ def process(h: Home, batch_id: str, policy_id: str | None, as_of: dt.date | None
             prog.update(task, advance=1, description=STAGE_LABELS.get(stage, stage))
 
         run = decide.process_batch(h.engine, batch_id, pol, as_of=as_of, dry_run=dry_run,
-                                   primary=not pol.unsafe, progress=tick)
+                                   primary=not pol.unsafe, progress=tick, on_store=append)
+        if run.created:
+            ledger.make_checkpoint(h.engine, keys)
         prog.update(task, completed=len(STAGE_LABELS), description="done")
     return run
 
@@ -270,6 +307,12 @@ def request_process(batch: Annotated[str, typer.Argument(metavar="BATCH")], poli
     print_funnel(f, f"{batch} under {run.policy_id}" + (" (UNSAFE BASELINE)" if run.policy_id in
                                                          policy.UNSAFE_POLICIES else ""))
     h.close()
+
+
+def snapshot_event(engine: Engine, res: records.SnapshotResult) -> None:
+    ledger.install(engine)
+    ledger.append_event(engine, "snapshot_loaded", {"snapshot_id": res.snapshot_id, "persons": res.persons,
+                                                    "addresses": res.addresses})
 
 
 # -- decisions ------------------------------------------------------------------------

@@ -18,8 +18,9 @@ from pathlib import Path
 
 from rich.console import Console
 
-from . import agreements, batches, policy, records, reporting
+from . import batches, policy, records, reporting
 from .home import init_home
+from .ledger import store as ledger
 
 DEMO_PERSONS, DEMO_REQUESTS = 200_000, 40_000
 FULL_PERSONS, FULL_REQUESTS = 20_000_000, 1_280_000
@@ -41,11 +42,14 @@ def run_demo(home: Path | None, *, full: bool, workdir: Path | None, console: Co
         with err.status("Generating synthetic custodian records and an incident-shaped request batch..."):
             synth.generate(data, persons=persons, requests=requests, seed=2025, fmt=fmt)
     h, _ = init_home(home_path)
+    ledger.install(h.engine)
+    ledger.ensure_keys(h.path)
     try:
         ext = "parquet" if fmt == "parquet" else "csv"
         with err.status("Loading and standardizing custodian records..."):
-            records.load_records(h.engine, data / f"persons.{ext}", data / f"addresses.{ext}")
-        agreement, _ = agreements.add_agreement(h.engine, data / "agreement.yaml")
+            records.load_records(h.engine, data / f"persons.{ext}", data / f"addresses.{ext}",
+                                 on_swap=cli.snapshot_event)
+        agreement, _ = cli.add_agreement(h, data / "agreement.yaml")
         sub = batches.submit(h.engine, data / f"requests.{ext}", data / "manifest.yaml")
         bid = sub.batch.batch_id
         console.print(f"Batch [bold]{bid}[/] ({sub.batch.rows:,} rows) under agreement {agreement.id}")

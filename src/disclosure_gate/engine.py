@@ -88,8 +88,8 @@ class Engine:
                     *, label: str = "query") -> Any:
         with self._lock:
             try:
-                cur = self._con.execute(sql, params) if params is not None else self._con.execute(sql)
-                return cur.to_arrow_table()
+                rel = self._con.sql(sql, params=params) if params is not None else self._con.sql(sql)
+                return rel.to_arrow_table()
             except duckdb.Error as exc:
                 raise EngineError(_describe(label, exc)) from None
 

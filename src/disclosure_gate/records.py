@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -112,9 +113,12 @@ FROM (
 """
 
 
-def load_records(engine: Engine, persons_path: Path, addresses_path: Path, *,
-                 dry_run: bool = False) -> SnapshotResult:
-    """Validate, standardize and atomically install a custodian snapshot."""
+def load_records(engine: Engine, persons_path: Path, addresses_path: Path, *, dry_run: bool = False,
+                 on_swap: Callable[[Engine, SnapshotResult], None] | None = None) -> SnapshotResult:
+    """Validate, standardize and atomically install a custodian snapshot.
+
+    ``on_swap`` runs inside the swapping transaction (the ledger event).
+    """
     try:
         p = load_table(engine, persons_path, PERSONS_SPEC, "stg_persons_raw")
         a = load_table(engine, addresses_path, ADDRESSES_SPEC, "stg_addresses_raw")
@@ -146,7 +150,10 @@ def load_records(engine: Engine, persons_path: Path, addresses_path: Path, *,
                 "INSERT OR REPLACE INTO snapshots VALUES (?, ?, ?, ?, ?, ?, true)",
                 [sid, p.sha256, a.sha256, p.rows, a.rows, dt.datetime.now(dt.UTC)],
                 label="snapshot")
-        return SnapshotResult(sid, p.rows, a.rows, unchanged=False)
+            result = SnapshotResult(sid, p.rows, a.rows, unchanged=False)
+            if on_swap is not None:
+                on_swap(engine, result)
+        return result
     finally:
         for t in ("stg_persons_raw", "stg_addresses_raw", "stg_person", "stg_person2",
                   "stg_address"):

@@ -1,0 +1,114 @@
+"""Accounting of disclosures (26 U.S.C. 6103(p)(3)): per person, and the annual report.
+
+The person is found through the ledger's keyed commitment, never by scanning
+plain TINs in the ledger. Only decisions of *primary* runs count: a run under an
+unsafe baseline (``seed-2025``) is a simulation, not a disclosure.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from .agreements import find_agreement
+from .engine import Engine
+from .errors import InputError
+from .ledger import store
+from .standardize.tin import tin_digits
+
+
+@dataclass(frozen=True)
+class DisclosureRecord:
+    index: int
+    date: str
+    batch_id: str
+    request_id: str
+    recipient: str
+    authority: str
+    purpose: str
+    fields: tuple[str, ...]
+    policy: str
+    proof: dict[str, Any]
+
+
+def normalise_tin(engine: Engine, tin: str) -> str:
+    digits = engine.scalar(f"SELECT {tin_digits('?')}", [tin])
+    if not digits or len(str(digits)) != 9 or not str(digits).isdigit():
+        raise InputError("TIN must be 9 digits (dashes and spaces allowed)")
+    return str(digits)
+
+
+def person_accounting(engine: Engine, keys: store.Keys, tin: str) -> list[DisclosureRecord]:
+    """Every disclosure decided about one person, each with an inclusion proof."""
+    subject = store.commitment(keys.commitment_key, normalise_tin(engine, tin))
+    store.install(engine)
+    rows = engine.fetchall(
+        "SELECT e.idx, e.body, r.batch_id, b.manifest FROM ledger_entries e JOIN runs r ON r.run_id = e.run_id "
+        "JOIN batches b ON b.batch_id = r.batch_id WHERE e.subject = ? AND e.kind = 'decision' AND r.is_primary "
+        "AND json_extract_string(e.body, '$.decision') = 'DISCLOSE' ORDER BY e.idx", [subject],
+        label="person accounting")
+    if not rows:
+        return []
+    checkpoint = store.latest_checkpoint(engine)
+    if checkpoint is None or checkpoint.size <= max(int(r[0]) for r in rows):
+        checkpoint = store.make_checkpoint(engine, keys)
+    out = []
+    for idx, body, batch_id, manifest_json in rows:
+        entry = json.loads(body)
+        manifest = json.loads(manifest_json)
+        agreement = find_agreement(engine, entry.get("agreement"))
+        out.append(DisclosureRecord(
+            index=int(idx), date=str(entry.get("as_of")), batch_id=str(batch_id),
+            request_id=str(entry.get("request_id")),
+            recipient=agreement.recipient if agreement else "(unknown agreement)",
+            authority=str(manifest.get("statutory_authority") or ""), purpose=str(manifest.get("purpose") or ""),
+            fields=agreement.disclose if agreement else (), policy=str(entry.get("policy")),
+            proof=store.inclusion_bundle(engine, int(idx), checkpoint)))
+    return out
+
+
+@dataclass(frozen=True)
+class AnnualLine:
+    agreement: str
+    recipient: str
+    authority: str
+    batches: int
+    requests: int
+    disclosures: int
+    persons: int
+    purposes: tuple[str, ...]
+
+
+ANNUAL_SQL = """
+WITH b AS (
+  SELECT batch_id, agreement_id, rows,
+         json_extract_string(manifest, '$.statutory_authority') AS authority,
+         json_extract_string(manifest, '$.purpose') AS purpose
+  FROM batches WHERE year(CAST(json_extract_string(manifest, '$.submitted_at') AS DATE)) = ?
+), d AS (
+  SELECT r.batch_id, count(*) FILTER (WHERE dc.decision = 'DISCLOSE') AS disclosures,
+         list(DISTINCT f.matched_tin) FILTER (WHERE dc.decision = 'DISCLOSE' AND f.matched_tin IS NOT NULL) AS tins
+  FROM runs r JOIN decisions dc USING (run_id)
+  LEFT JOIN row_facts f ON f.batch_id = r.batch_id AND f._row = dc._row
+  WHERE r.is_primary GROUP BY r.batch_id
+)
+SELECT coalesce(b.agreement_id, '(none)'), coalesce(b.authority, ''), count(*), sum(b.rows),
+       coalesce(sum(d.disclosures), 0), len(list_distinct(flatten(list(coalesce(d.tins, []))))),
+       list(DISTINCT b.purpose) FILTER (WHERE b.purpose IS NOT NULL)
+FROM b LEFT JOIN d USING (batch_id) GROUP BY 1, 2 ORDER BY 1, 2
+"""
+
+
+def annual_report(engine: Engine, year: int) -> list[AnnualLine]:
+    """Requests, disclosures and persons per agreement and authority for one calendar year."""
+    if not engine.table_exists("row_facts"):
+        return []
+    lines = []
+    for agreement_id, authority, nb, nreq, ndis, npers, purposes in engine.fetchall(
+            ANNUAL_SQL, [year], label="annual report"):
+        agreement = find_agreement(engine, agreement_id)
+        lines.append(AnnualLine(str(agreement_id), agreement.recipient if agreement else "(unknown)",
+                                str(authority), int(nb), int(nreq or 0), int(ndis), int(npers),
+                                tuple(sorted(str(p) for p in purposes or []))))
+    return lines

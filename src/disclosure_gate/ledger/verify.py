@@ -1,0 +1,134 @@
+"""``dgate ledger verify``: recompute everything from storage and name the first bad entry.
+
+Checks, in order, stopping at the first failure:
+
+1. entry indexes run 0..n-1 with no gap or repeat (a deleted entry is named);
+2. each entry's own ``idx`` field equals its position (a reordering is named);
+3. each entry's body hashes to its stored leaf hash (an edited entry is named);
+4. every stored decision still equals the decision its ledger entry records,
+   and none lacks an entry (a flipped byte in the decisions table is named);
+5. every stored subtree node equals the one recomputed from the leaves (an
+   entry rewritten together with its leaf hash is named by its level-1 parent);
+6. every stored checkpoint is signed by the ledger key, is no larger than the
+   log (truncation is named), and has the root recomputed at its size (a log
+   rewritten wholesale, nodes included, still fails here).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from ..engine import Engine
+from . import merkle, note
+from .store import Keys, _leaf_bytes, _pads, decision_body_sql, install, source_sql
+
+
+@dataclass
+class VerifyReport:
+    ok: bool
+    entries: int
+    checkpoints: int
+    problem: str | None = None
+    bad_index: int | None = None
+    notes: list[str] = field(default_factory=list)
+
+    def fail(self, idx: int | None, message: str) -> VerifyReport:
+        self.ok, self.bad_index, self.problem = False, idx, message
+        return self
+
+
+def verify_ledger(engine: Engine, keys: Keys) -> VerifyReport:
+    install(engine)
+    n = int(engine.scalar("SELECT count(*) FROM ledger_entries") or 0)
+    cps = engine.fetchall("SELECT size, root, note FROM ledger_checkpoints ORDER BY size")
+    report = VerifyReport(True, n, len(cps))
+
+    gap = engine.scalar(
+        "SELECT min(expected) FROM (SELECT idx, row_number() OVER (ORDER BY idx) - 1 AS expected "
+        "FROM ledger_entries) WHERE idx <> expected")
+    if gap is not None:
+        return report.fail(int(gap), f"entry {gap} is missing or repeated (the sequence breaks there)")
+    moved = engine.scalar("SELECT min(idx) FROM ledger_entries WHERE "
+                          "TRY_CAST(json_extract(body, '$.idx') AS BIGINT) IS DISTINCT FROM idx")
+    if moved is not None:
+        return report.fail(int(moved), f"entry {moved} is out of place (its body records another index)")
+    edited = engine.scalar("SELECT min(idx) FROM ledger_entries WHERE "
+                           "leaf_hash <> unhex(sha256('\\x00'::BLOB || encode(body)))")
+    if edited is not None:
+        return report.fail(int(edited), f"entry {edited} was altered (its body no longer matches its leaf hash)")
+    bad = _check_decisions(engine, keys)
+    if bad is not None:
+        return report.fail(*bad)
+
+    leaves = _leaf_bytes(engine, 0)
+    node_problem = _check_nodes(engine, leaves)
+    if node_problem is not None:
+        return report.fail(*node_problem)
+
+    verifier = keys.signer.verifier()
+    rng = merkle.CompactRange()
+    for size_, root, signed in cps:
+        size_ = int(size_)
+        try:
+            cp = note.open_checkpoint(str(signed), verifier, origin=keys.origin)
+        except Exception:
+            return report.fail(None, f"checkpoint {size_} does not carry a valid ledger signature")
+        if cp.size != size_ or cp.root != bytes(root):
+            return report.fail(None, f"checkpoint {size_}: the stored size or root differs from the signed note")
+        if size_ > n:
+            return report.fail(n, f"the log is truncated: checkpoint {size_} was signed but only {n} entries remain")
+        rng.extend(leaves[rng.size * 32: size_ * 32])
+        if rng.root() != cp.root:
+            return report.fail(None, f"the log was rewritten: its root at size {size_} differs from the "
+                                     "signed checkpoint")
+    covered = int(cps[-1][0]) if cps else 0
+    if covered < n:
+        report.notes.append(f"{n - covered} entries are not yet covered by a checkpoint")
+    return report
+
+
+def _check_nodes(engine: Engine, leaves: bytes) -> tuple[int | None, str] | None:
+    runs = merkle.CompactRange().extend(leaves)
+    for run in runs[1:]:
+        table = engine.fetch_arrow("SELECT idx, hash FROM ledger_nodes WHERE level = ? ORDER BY idx", [run.level])
+        idxs = table.column(0).to_pylist()
+        if idxs != list(range(run.start, run.start + len(run))):
+            return None, f"stored subtree nodes at level {run.level} are missing or repeated"
+        stored = b"".join(table.column(1).to_pylist())
+        if stored != run.hashes:
+            pos = next(i for i in range(len(run)) if stored[i * 32:(i + 1) * 32] != run.hashes[i * 32:(i + 1) * 32])
+            first = (run.start + pos) << run.level
+            last = first + (1 << run.level) - 1
+            return first, (f"entries {first}..{last} were rewritten: stored subtree node "
+                           f"({run.level}, {run.start + pos}) no longer matches them")
+    extra = engine.scalar("SELECT count(*) FROM ledger_nodes WHERE level >= ?", [max(len(runs), 1)])
+    if extra:
+        return None, "the ledger stores subtree nodes above the top of the tree"
+    return None
+
+
+def _check_decisions(engine: Engine, keys: Keys) -> tuple[int | None, str] | None:
+    """Regenerate every decision's entry body from the decision tables and compare."""
+    if not engine.table_exists("decisions"):
+        return None
+    ipad, opad = _pads(keys.commitment_key)
+    bases = "(SELECT run_id, min(idx) AS base FROM ledger_entries WHERE kind = 'decision' GROUP BY run_id) b"
+    expected = decision_body_sql("b.base", f"p_ledger_src s LEFT JOIN {bases} ON b.run_id = s.run_id")
+    engine.execute(f"CREATE OR REPLACE TEMP TABLE p_ledger_src AS {source_sql(run_id_param=False)}",
+                   label="verify source")
+    try:
+        unlogged = engine.scalar("SELECT count(DISTINCT run_id) FROM p_ledger_src WHERE run_id NOT IN "
+                                 "(SELECT run_id FROM ledger_entries WHERE run_id IS NOT NULL)")
+        if unlogged:
+            return None, f"{unlogged} stored decision runs have no ledger entries"
+        row = engine.fetchone(
+            f"SELECT coalesce(e.idx, x.idx) FROM ({expected}) x FULL OUTER JOIN "
+            "(SELECT * FROM ledger_entries WHERE kind = 'decision') e ON e.idx = x.idx "
+            "WHERE e.body IS DISTINCT FROM x.body ORDER BY 1 LIMIT 1",
+            {"ipad": ipad, "opad": opad}, label="verify decisions")
+    finally:
+        engine.execute("DROP TABLE IF EXISTS p_ledger_src")
+    if row is None:
+        return None
+    idx = int(row[0])
+    return idx, f"entry {idx}: the stored decision differs from what the ledger recorded"
