@@ -17,8 +17,11 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import os
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
@@ -211,6 +214,16 @@ def evaluate_into(engine: Engine, batch_id: str, policy: Policy, req: RequestFac
     return len(distinct)
 
 
+def fault_point(name: str) -> None:
+    """Test hook for crash tests: with ``DGATE_FAULT_PAUSE=<name>:<file>`` the process writes
+    ``file`` and sleeps at this point, inside the open transaction, so a test can kill -9 it."""
+    spec = os.environ.get("DGATE_FAULT_PAUSE", "")
+    if not spec.startswith(name + ":"):
+        return
+    Path(spec.split(":", 1)[1]).write_text(str(os.getpid()))
+    time.sleep(600)
+
+
 def _t(fact: str) -> str:
     return "VARCHAR" if isinstance(ROW_FACTS[fact][1], str) else "BOOLEAN"
 
@@ -220,8 +233,6 @@ def process_batch(engine: Engine, batch_id: str, policy: Policy, *, as_of: dt.da
                   progress: Callable[[str], None] | None = None,
                   on_store: Callable[[Engine, Run, str], None] | None = None) -> Run:
     """Decide every row of a batch under ``policy``; idempotent per policy content."""
-    import time
-
     batch = get_batch(engine, batch_id)
     day = as_of or dt.date.today()
     existing = engine.fetchone(
@@ -258,6 +269,7 @@ def process_batch(engine: Engine, batch_id: str, policy: Policy, *, as_of: dt.da
                 "FROM p_decided ORDER BY _row", [run.run_id], label="store decisions")
             if on_store is not None:
                 on_store(engine, run, "p_decided")
+            fault_point("store")
     finally:
         engine.execute("DROP TABLE IF EXISTS p_decided")
     timings["store"] = time.perf_counter() - t2

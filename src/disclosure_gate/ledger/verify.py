@@ -5,13 +5,14 @@ Checks, in order, stopping at the first failure:
 1. entry indexes run 0..n-1 with no gap or repeat (a deleted entry is named);
 2. each entry's own ``idx`` field equals its position (a reordering is named);
 3. each entry's body hashes to its stored leaf hash (an edited entry is named);
-4. every stored decision still equals the decision its ledger entry records,
+4. no signed checkpoint is larger than the log (truncation is named);
+5. every stored decision still equals the decision its ledger entry records,
    and none lacks an entry (a flipped byte in the decisions table is named);
-5. every stored subtree node equals the one recomputed from the leaves (an
-   entry rewritten together with its leaf hash is named by its level-1 parent);
-6. every stored checkpoint is signed by the ledger key, is no larger than the
-   log (truncation is named), and has the root recomputed at its size (a log
-   rewritten wholesale, nodes included, still fails here).
+6. every stored subtree node equals the one recomputed from the leaves (an
+   entry rewritten together with its leaf hash is named by its subtree);
+7. every stored checkpoint is signed by the ledger key and has the root
+   recomputed at its size (a log rewritten wholesale, nodes included, still
+   fails here).
 """
 
 from __future__ import annotations
@@ -56,6 +57,9 @@ def verify_ledger(engine: Engine, keys: Keys) -> VerifyReport:
                            "leaf_hash <> unhex(sha256('\\x00'::BLOB || encode(body)))")
     if edited is not None:
         return report.fail(int(edited), f"entry {edited} was altered (its body no longer matches its leaf hash)")
+    largest = int(cps[-1][0]) if cps else 0
+    if largest > n:
+        return report.fail(n, f"the log is truncated: checkpoint {largest} was signed but only {n} entries remain")
     bad = _check_decisions(engine, keys)
     if bad is not None:
         return report.fail(*bad)
@@ -75,8 +79,6 @@ def verify_ledger(engine: Engine, keys: Keys) -> VerifyReport:
             return report.fail(None, f"checkpoint {size_} does not carry a valid ledger signature")
         if cp.size != size_ or cp.root != bytes(root):
             return report.fail(None, f"checkpoint {size_}: the stored size or root differs from the signed note")
-        if size_ > n:
-            return report.fail(n, f"the log is truncated: checkpoint {size_} was signed but only {n} entries remain")
         rng.extend(leaves[rng.size * 32: size_ * 32])
         if rng.root() != cp.root:
             return report.fail(None, f"the log was rewritten: its root at size {size_} differs from the "

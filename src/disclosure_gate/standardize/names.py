@@ -68,7 +68,7 @@ def name_columns(*, first: str, middle: str | None, last: str, suffix: str | Non
     """Select-list fragments for the standardized name of one row.
 
     Output: ``n_first``, ``n_middle``, ``n_last`` (suffix removed), ``n_suffix``,
-    ``n_present`` (first and last non-blank), ``n_parts`` (surname parts >= 3
+    ``n_present`` (first and last non-blank), ``n_control`` (the IRS control), ``n_parts`` (surname parts >= 3
     letters, particles removed), ``n_controls``, ``n_nc_simple``.
     ``n_first_keys`` needs a join: see :func:`first_keys_sql`.
     """
@@ -90,6 +90,7 @@ def name_columns(*, first: str, middle: str | None, last: str, suffix: str | Non
         f"{sfx} AS {p}suffix",
         f"(length({nf}) > 0 AND length({letters}) > 0) AS {p}present",
         f"{parts} AS {p}parts",
+        f"left({letters}, 4) AS {p}control",
         f"{controls} AS {p}controls",
         f"left(regexp_replace(upper(coalesce({last}, '')), '[^A-Z]', '', 'g'), 4) AS {p}nc_simple",
     ]

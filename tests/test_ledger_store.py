@@ -1,0 +1,236 @@
+"""The ledger as stored: tampering is caught and named, crashes leave it verifiable."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from disclosure_gate import batches, cli, records
+from disclosure_gate.engine import Engine
+from disclosure_gate.errors import IntegrityError
+from disclosure_gate.home import Home, init_home, open_home
+from disclosure_gate.ledger import merkle, note, overseer
+from disclosure_gate.ledger import store as ledger
+from disclosure_gate.ledger.verify import verify_ledger
+
+MINI = Path(__file__).parent / "fixtures" / "mini"
+
+
+def build_home(path: Path) -> tuple[Home, str]:
+    h, _ = init_home(path)
+    ledger.install(h.engine)
+    ledger.ensure_keys(h.path)
+    records.load_records(h.engine, MINI / "persons.csv", MINI / "addresses.csv", on_swap=cli.snapshot_event)
+    cli.add_agreement(h, MINI / "agreement.yaml")
+    bid = batches.submit(h.engine, MINI / "requests.csv", MINI / "manifest.yaml").batch.batch_id
+    cli.process(h, bid, None, None, quiet=True)
+    return h, bid
+
+
+@pytest.fixture(scope="module")
+def pristine(tmp_path_factory):
+    path = tmp_path_factory.mktemp("ledger") / "home"
+    h, bid = build_home(path)
+    h.close()
+    return path, bid
+
+
+@pytest.fixture
+def home(pristine, tmp_path):
+    path, bid = pristine
+    copy = tmp_path / "home"
+    shutil.copytree(path, copy)
+    h = open_home(copy)
+    yield h, ledger.load_keys(copy), bid
+    h.close()
+
+
+def test_pristine_ledger_verifies(home):
+    h, keys, _ = home
+    report = verify_ledger(h.engine, keys)
+    assert report.ok, report.problem
+    # 2 events (snapshot, agreement) + 12 decisions
+    assert report.entries == 14 and report.checkpoints == 1
+
+
+def test_every_decision_has_exactly_one_leaf_without_plain_values(home):
+    h, _, _ = home
+    assert h.engine.scalar("SELECT count(*) FROM decisions") == h.engine.scalar(
+        "SELECT count(*) FROM ledger_entries WHERE kind = 'decision'")
+    bodies = " ".join(r[0] for r in h.engine.fetchall("SELECT body FROM ledger_entries"))
+    for secret in ("123456789", "912561234", "GARCIA", "Garc", "MAIN", "Springfield", "1990-11-30"):
+        assert secret not in bodies
+
+
+def test_commitment_sql_is_hmac_sha256(engine):
+    # RFC 4231 test case 2, through the same ipad/opad SQL construction the ledger uses.
+    ipad, opad = ledger._pads(b"Jefe")
+    got = engine.scalar("SELECT sha256($opad::BLOB || unhex(sha256($ipad::BLOB || encode($m))))",
+                        {"ipad": ipad, "opad": opad, "m": "what do ya want for nothing?"})
+    assert got == "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
+
+
+@settings(max_examples=25, deadline=None)
+@given(key=st.binary(min_size=1, max_size=100), tin=st.text(alphabet="0123456789", min_size=9, max_size=9))
+def test_commitment_sql_matches_python(key, tin):
+    e = Engine()
+    ipad, opad = ledger._pads(key)
+    got = e.scalar(f"SELECT {ledger.commitment_sql('$tin')}", {"ipad": ipad, "opad": opad, "tin": tin})
+    e.close()
+    assert got == ledger.commitment(key, tin) == hmac.new(key, f"tin:{tin}".encode(), hashlib.sha256).hexdigest()
+
+
+def _fails_at(h, keys, idx_or_none, text):
+    report = verify_ledger(h.engine, keys)
+    assert not report.ok
+    assert text in report.problem
+    assert report.bad_index == idx_or_none
+    return report
+
+
+def test_flipped_stored_decision_is_named(home):
+    h, keys, _ = home
+    idx = h.engine.scalar("SELECT min(idx) FROM ledger_entries WHERE request_id = 'R3' AND kind = 'decision'")
+    h.engine.execute("UPDATE decisions SET decision = 'DISCLOSE', reasons = '' WHERE request_id = 'R3'")
+    _fails_at(h, keys, idx, "stored decision differs")
+
+
+def test_flipped_byte_in_entry_is_named(home):
+    h, keys, _ = home
+    h.engine.execute("UPDATE ledger_entries SET body = replace(body, '\"DENY\"', '\"DENX\"') WHERE idx = 5")
+    _fails_at(h, keys, 5, "altered")
+
+
+def test_reordered_entries_are_named(home):
+    h, keys, _ = home
+    h.engine.execute("UPDATE ledger_entries SET idx = CASE idx WHEN 6 THEN 7 ELSE 6 END WHERE idx IN (6, 7)")
+    _fails_at(h, keys, 6, "out of place")
+
+
+def test_deleted_entry_is_named(home):
+    h, keys, _ = home
+    h.engine.execute("DELETE FROM ledger_entries WHERE idx = 4")
+    _fails_at(h, keys, 4, "missing")
+
+
+def test_truncated_log_is_named(home):
+    h, keys, _ = home
+    h.engine.execute("DELETE FROM ledger_entries WHERE idx >= 10")
+    h.engine.execute("DELETE FROM decisions WHERE request_id IN (SELECT request_id FROM decisions "
+                     "ORDER BY _row DESC LIMIT 4)")
+    h.engine.execute("DELETE FROM ledger_nodes")
+    report = verify_ledger(h.engine, keys)
+    assert not report.ok and "truncated" in report.problem and report.bad_index == 10
+
+
+def _rewrite_entry(h, idx: int) -> None:
+    """An insider rewrites an event entry consistently: body, leaf hash and every node."""
+    h.engine.execute("UPDATE ledger_entries SET body = replace(body, '\"persons\":5', '\"persons\":4') WHERE idx = ?",
+                     [idx])
+    h.engine.execute("UPDATE ledger_entries SET leaf_hash = unhex(sha256('\\x00'::BLOB || encode(body))) WHERE idx = ?",
+                     [idx])
+
+
+def test_consistent_rewrite_is_named_by_its_subtree(home):
+    h, keys, _ = home
+    _rewrite_entry(h, 0)
+    report = _fails_at(h, keys, 0, "rewritten")
+    assert "entries 0..1" in report.problem
+
+
+def test_wholesale_rewrite_fails_the_signed_checkpoint_and_the_agency_refuses_to_sign(home):
+    h, keys, _ = home
+    old = ledger.latest_checkpoint(h.engine)
+    _rewrite_entry(h, 0)
+    h.engine.execute("DELETE FROM ledger_nodes")
+    leaves = ledger._leaf_bytes(h.engine, 0)
+    ledger._store_runs(h.engine, merkle.CompactRange().extend(leaves))
+    report = verify_ledger(h.engine, keys)
+    assert not report.ok and "differs from the signed checkpoint" in report.problem
+    ledger.append_event(h.engine, "test", {"n": 1})
+    with pytest.raises(IntegrityError, match="refusing to sign"):
+        ledger.make_checkpoint(h.engine, keys)
+    # Even if the insider also deletes the stored checkpoints and signs anew, an overseer holding the
+    # old checkpoint sees that the new one is not an extension of it.
+    h.engine.execute("DELETE FROM ledger_checkpoints")
+    new = ledger.make_checkpoint(h.engine, keys)
+    bundle = ledger.consistency_bundle(h.engine, old, new)
+    with pytest.raises(IntegrityError):
+        overseer.verify_consistency_bundle(bundle, note.parse_verifier_key(keys.verifier_key))
+
+
+def test_inclusion_bundle_verifies_with_only_the_public_key(home):
+    h, keys, bid = home
+    run = cli.decide.get_run(h.engine, bid)
+    idx = ledger.find_decision_entry(h.engine, run.run_id, "R1")
+    cp = ledger.latest_checkpoint(h.engine)
+    bundle = ledger.inclusion_bundle(h.engine, idx, cp)
+    vkey = note.parse_verifier_key(keys.verifier_key)
+    res = overseer.verify_inclusion_bundle(bundle, vkey)
+    assert res.entry["request_id"] == "R1" and res.entry["decision"] == "DISCLOSE"
+    tampered = dict(bundle, entry=bundle["entry"].replace("DISCLOSE", "DENY"))
+    with pytest.raises(IntegrityError):
+        overseer.verify_inclusion_bundle(tampered, vkey)
+
+
+def test_witness_cosigns_only_consistent_growth(home, tmp_path):
+    h, keys, _ = home
+    vkey = note.parse_verifier_key(keys.verifier_key)
+    witness = note.generate_signer("court.example/witness")
+    state = tmp_path / "witness-state"
+    first = ledger.latest_checkpoint(h.engine)
+    cosigned = overseer.cosign_checkpoint(first.note, vkey, witness, state, now=1_700_000_000)
+    assert note.verify_cosignature(cosigned, witness.verifier(note.ALG_COSIGNATURE_V1), log_verifier=vkey) == \
+        1_700_000_000
+    ledger.append_event(h.engine, "test", {"n": 2})
+    second = ledger.make_checkpoint(h.engine, keys)
+    with pytest.raises(Exception, match="consistency proof"):
+        overseer.cosign_checkpoint(second.note, vkey, witness, state)
+    proof = ledger.consistency_bundle(h.engine, first, second)
+    overseer.cosign_checkpoint(second.note, vkey, witness, state, proof)
+    with pytest.raises(IntegrityError, match="smaller"):
+        overseer.cosign_checkpoint(first.note, vkey, witness, state)
+
+
+def test_kill_9_during_processing_leaves_a_verifiable_ledger_and_a_rerun_completes(tmp_path):
+    h, _ = init_home(tmp_path / "home")
+    ledger.install(h.engine)
+    ledger.ensure_keys(h.path)
+    records.load_records(h.engine, MINI / "persons.csv", MINI / "addresses.csv", on_swap=cli.snapshot_event)
+    cli.add_agreement(h, MINI / "agreement.yaml")
+    bid = batches.submit(h.engine, MINI / "requests.csv", MINI / "manifest.yaml").batch.batch_id
+    h.close()
+    marker = tmp_path / "paused"
+    env = dict(os.environ, DGATE_FAULT_PAUSE=f"store:{marker}")
+    proc = subprocess.Popen([sys.executable, "-c", "from disclosure_gate.cli import main; main()",
+                             "--home", str(tmp_path / "home"), "request", "process", bid],
+                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 120
+    while not marker.exists():
+        assert proc.poll() is None, "process ended before reaching the fault point"
+        assert time.time() < deadline
+        time.sleep(0.05)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    h = open_home(tmp_path / "home")
+    keys = ledger.load_keys(h.path)
+    assert verify_ledger(h.engine, keys).ok
+    assert h.engine.scalar("SELECT count(*) FROM decisions") == 0
+    assert h.engine.scalar("SELECT count(*) FROM runs") == 0
+    assert h.engine.scalar("SELECT count(*) FROM ledger_entries WHERE kind = 'decision'") == 0
+    run = cli.process(h, bid, None, None, quiet=True)
+    assert run.created
+    assert h.engine.scalar("SELECT count(*) FROM decisions") == 12
+    assert verify_ledger(h.engine, keys).ok
+    h.close()
