@@ -4,9 +4,10 @@ Pure functions build the SQL; :func:`compute_facts` runs it through the engine.
 
 * **TIN path** (a valid TIN was given): the TIN must be on file and the name
   controls must intersect (IRS name control with SSA's two-part tolerance).
-  A first name that is not a variant (nickname, typo, initial) of the one on
-  file, or a date of birth that conflicts, lowers the match to
-  ``low_confidence`` (REVIEW); it never denies on its own.
+  A date of birth that conflicts, or a first name that is not a variant
+  (nickname, typo, initial) of the one on file while no exact DOB confirms
+  the person, lowers the match to ``low_confidence`` (REVIEW); a first-name
+  variant never denies on its own.
 * **No-TIN path**: blocked on the standardized address (ZIP5 + primary
   number, or state + number when there is no ZIP) against the custodian's
   addresses within the lookback; candidates must agree on surname, first
@@ -131,13 +132,14 @@ def first_conflict(r: str = "r", p: str = "p") -> str:
 
 
 def dob_class(r: str = "r", p: str = "p") -> str:
-    """'exact' | 'absent' | 'near' (one digit typo or day/month swapped) | 'conflict'."""
+    """'exact' | 'absent' | 'near' (one digit typo, one day off, or day/month swapped) | 'conflict'."""
     rs, ps = f"strftime({r}.r_dob, '%Y%m%d')", f"strftime({p}.dob, '%Y%m%d')"
     swapped = (f"(year({r}.r_dob) = year({p}.dob) AND month({r}.r_dob) = day({p}.dob) "
                f"AND day({r}.r_dob) = month({p}.dob))")
     return (f"CASE WHEN {r}.r_dob IS NULL OR {p}.dob IS NULL THEN 'absent' "
             f"WHEN {r}.r_dob = {p}.dob THEN 'exact' "
-            f"WHEN hamming({rs}, {ps}) = 1 OR {swapped} THEN 'near' ELSE 'conflict' END")
+            f"WHEN hamming({rs}, {ps}) = 1 OR {swapped} OR abs(date_diff('day', {r}.r_dob, {p}.dob)) = 1 "
+            "THEN 'near' ELSE 'conflict' END")
 
 
 # -- fact tables ---------------------------------------------------------------------
@@ -148,7 +150,8 @@ SELECT r._row, pe.tin AS person_tin, pe.protected, r.t_valid,
        len(list_intersect(r.n_controls, pe.n_controls)) > 0 AS nc_ok,
        (r.n_nc_simple = pe.n_nc_simple) AS seed_nc_ok,
        {first_conflict('r', 'pe')} AS first_conflict,
-       ({dob_class('r', 'pe')} = 'conflict') AS dob_conflict
+       ({dob_class('r', 'pe')} = 'conflict') AS dob_conflict,
+       ({dob_class('r', 'pe')} = 'exact') AS dob_exact
 FROM p_req r JOIN c_person pe ON pe.tin = r.t_digits
 WHERE r.t_present
 """
@@ -217,7 +220,7 @@ CASE
   WHEN r.t_present AND NOT r.t_valid THEN 'not_evaluated'
   WHEN r.t_present AND t._row IS NULL THEN 'none'
   WHEN r.t_present AND NOT t.nc_ok THEN 'name_mismatch'
-  WHEN r.t_present AND (t.first_conflict OR t.dob_conflict) THEN 'low_confidence'
+  WHEN r.t_present AND ((t.first_conflict AND NOT t.dob_exact) OR t.dob_conflict) THEN 'low_confidence'
   WHEN r.t_present THEN 'confirmed'
   WHEN NOT r.addr_usable THEN 'not_evaluated'
   WHEN ni._row IS NULL THEN 'none'
@@ -272,7 +275,7 @@ STEPS = ("standardize", "tin", "corroborate", "notin", "facts")
 _EMPTY = {
     "p_tin": "SELECT NULL::BIGINT AS _row, NULL::VARCHAR AS person_tin, NULL::BOOLEAN AS protected, "
              "NULL::BOOLEAN AS t_valid, NULL::BOOLEAN AS nc_ok, NULL::BOOLEAN AS seed_nc_ok, "
-             "NULL::BOOLEAN AS first_conflict, NULL::BOOLEAN AS dob_conflict",
+             "NULL::BOOLEAN AS first_conflict, NULL::BOOLEAN AS dob_conflict, NULL::BOOLEAN AS dob_exact",
     "p_tin_addr": "SELECT NULL::BIGINT AS _row, NULL::BOOLEAN AS on_file, NULL::BOOLEAN AS unit_ok",
     "p_cand": "SELECT NULL::BIGINT AS _row, NULL::VARCHAR AS person_tin, NULL::BOOLEAN AS protected, "
               "NULL::VARCHAR AS dob_class, NULL::BOOLEAN AS unit_ok",

@@ -21,6 +21,9 @@ from __future__ import annotations
 
 from importlib import resources
 
+import nicknames
+import pyarrow as pa
+
 from ..engine import Engine
 
 PARTICLES = ("DE", "DEL", "LA", "LAS", "LOS", "Y", "E", "VAN", "VON", "DER", "DEN", "DI", "DA", "DOS",
@@ -31,13 +34,25 @@ _SUFFIX_WORDS = {"JUNIOR": "JR", "SENIOR": "SR", "2ND": "II", "3RD": "III", "4TH
 
 
 def install_name_tables(engine: Engine) -> None:
-    """CREATE OR REPLACE ``ref_first_name(nickname, canonical)``. Idempotent."""
+    """CREATE OR REPLACE ``ref_first_name(nickname, canonical)``. Idempotent.
+
+    The pairs come from the ``nicknames`` package (Carlton Northern's curated
+    English names and nicknames, Apache-2.0), plus ``data/first_name_variants.csv``
+    for Spanish hypocorisms it lacks (PEPE -> JOSE, CHUY -> JESUS, LUPE -> GUADALUPE).
+    """
+    pairs = [(t.name2.upper(), t.name1.upper()) for t in nicknames.name_triplets()
+             if t.relationship == "has_nickname"]
     path = resources.files("disclosure_gate") / "data" / "first_name_variants.csv"
-    with resources.as_file(path) as p:
-        engine.execute(
-            "CREATE OR REPLACE TABLE ref_first_name AS SELECT upper(nickname) AS nickname, "
-            f"upper(canonical) AS canonical FROM read_csv('{p}', header=true, all_varchar=true)",
-            label="name reference")
+    with resources.as_file(path) as p, p.open(encoding="utf-8") as fh:
+        next(fh)
+        pairs += [tuple(line.strip().upper().split(",", 1)) for line in fh if line.strip()]  # type: ignore[misc]
+    table = pa.table({"nickname": [a for a, _ in pairs], "canonical": [b for _, b in pairs]})
+    engine.register("ref_first_name_view", table)
+    try:
+        engine.execute("CREATE OR REPLACE TABLE ref_first_name AS SELECT DISTINCT nickname, canonical "
+                       "FROM ref_first_name_view", label="name reference")
+    finally:
+        engine.unregister("ref_first_name_view")
 
 
 def norm_name(expr: str) -> str:
