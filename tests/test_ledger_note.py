@@ -48,9 +48,7 @@ TEXT = "If you think cryptography is the answer to your problem,\nthen you don't
 PETER_SIG = (
     "— PeterNeumann x08go/ZJkuBS9UG/SffcvIAQxVBtiFupLLr8pAcElZInNIuGUgYN1FFYC2pZSNXgKvqfqdngotpRZb6KE6RyyBwJnAM=\n"
 )
-ENOCH_SIG = (
-    "— EnochRoot rwz+eBzmZa0SO3NbfRGzPCpDckykFXSdeX+MNtCOXm2/5n2tiOHp+vAF1aGrQ5ovTG01oOTGwnWLox33WWd1RvMc+QQ=\n"
-)
+ENOCH_SIG = "— EnochRoot rwz+eBzmZa0SO3NbfRGzPCpDckykFXSdeX+MNtCOXm2/5n2tiOHp+vAF1aGrQ5ovTG01oOTGwnWLox33WWd1RvMc+QQ=\n"
 
 
 def insert_abcd_at_byte(line: str, offset: int) -> str:
@@ -197,7 +195,7 @@ def test_duplicates_count_once(peter: Verifier) -> None:
         TEXT + "\n",
         TEXT + "\n" + PETER_SIG[:-1],
         "\x01" + TEXT + "\n" + PETER_SIG,
-        TEXT + "\n" + "— Bad Name x08go/ZJkuBS9UG/SffcvIAQxVBtiFupLLr8pAcElZInNIuGUgYN1FFYC2pZSNXgKvqfqdngotpRZb6KE6RyyBwJnAM=",
+        TEXT + "\n" + PETER_SIG.replace("PeterNeumann", "Bad Name")[:-1],
         TEXT + "\n" + PETER_SIG + "Unexpected line.\n",
         TEXT + "\n" + PETER_SIG.replace("— ", "- "),
         TEXT + "\n" + PETER_SIG.replace("=\n", "\n"),  # missing base64 padding
@@ -232,9 +230,7 @@ def test_spec_example_note_parses() -> None:
     )
     text, sigs = parse_note(note)
     assert text.endswith("raggio di sole:\n\ned è subito sera.\n")
-    assert [(s.name, s.key_id, len(s.signature)) for s in sigs] == [
-        ("quasimodo.example/salvatore", 0x367BA04B, 64)
-    ]
+    assert [(s.name, s.key_id, len(s.signature)) for s in sigs] == [("quasimodo.example/salvatore", 0x367BA04B, 64)]
     assert sigs[0].line() == note.split("\n\n")[-1]
 
 
@@ -397,10 +393,14 @@ def test_tampered_cosignature_fails() -> None:
     forged = text + "\n" + sigs[0].line() + NoteSignature(stamped.name, stamped.key_id, later).line()
     with pytest.raises(IntegrityError):  # timestamp changed: it is covered by the signature
         verify_cosignature(forged, court_v)
-    too_big = (2**63).to_bytes(8, "big") + stamped.signature[8:]
+    # Correctly signed, but with a timestamp above 2**63 - 1, which the spec forbids.
+    too_big = (2**63).to_bytes(8, "big") + court.sign(cosignature_message(text, 2**63))
     forged = text + "\n" + NoteSignature(stamped.name, stamped.key_id, too_big).line()
     with pytest.raises(IntegrityError):
         verify_cosignature(forged, court_v)
+    in_range = (2**63 - 1).to_bytes(8, "big") + court.sign(cosignature_message(text, 2**63 - 1))
+    in_range_note = text + "\n" + NoteSignature(stamped.name, stamped.key_id, in_range).line()
+    assert verify_cosignature(in_range_note, court_v) == 2**63 - 1
     with pytest.raises(IntegrityError):  # log signature required and absent
         verify_cosignature(cosign(note, court, 1), court_v, log_verifier=court.verifier())
 

@@ -15,6 +15,9 @@ from .engine import Engine
 from .errors import HomeError
 
 DB_NAME = "dgate.duckdb"
+#: DuckDB's memory cap. It spills to disk beyond it, which keeps peak RSS under the
+#: 8 GB target at 20 M persons. Override with DGATE_MEMORY_LIMIT (e.g. "12GB").
+DEFAULT_MEMORY_LIMIT = "5GB"
 SCHEMA_VERSION = 1
 DEFAULT_HOME = "./dgate-home"
 
@@ -77,7 +80,7 @@ def init_home(path: str | Path | None) -> tuple[Home, bool]:
         root.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise HomeError(f"cannot create home {root}: {exc.strerror}") from None
-    engine = Engine(root / DB_NAME)
+    engine = _engine(root)
     for ddl in _DDL:
         engine.execute(ddl, label="schema")
     if created:
@@ -93,10 +96,17 @@ def open_home(path: str | Path | None) -> Home:
     if not (root / DB_NAME).is_file():
         raise HomeError(f"no disclosure-gate home at {root}: run 'dgate init' first "
                         "(or pass --home / set DGATE_HOME)")
-    engine = Engine(root / DB_NAME)
+    engine = _engine(root)
     for ddl in _DDL:  # forward-compatible: new tables appear on open
         engine.execute(ddl, label="schema")
     return Home(root, engine)
+
+
+def _engine(root: Path) -> Engine:
+    tmp = root / "tmp"
+    engine = Engine(root / DB_NAME, memory_limit=os.environ.get("DGATE_MEMORY_LIMIT", DEFAULT_MEMORY_LIMIT))
+    engine.execute(f"SET temp_directory = '{tmp.as_posix()}'", label="temp dir")
+    return engine
 
 
 def _install_reference(home: Home) -> None:
@@ -104,5 +114,5 @@ def _install_reference(home: Home) -> None:
 
     if not home.engine.table_exists("ref_zip"):
         address.install_reference_tables(home.engine)
-    if not home.engine.table_exists("ref_first_name"):
+    if not home.engine.table_exists("ref_first_keys"):
         names.install_name_tables(home.engine)

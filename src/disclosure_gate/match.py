@@ -18,8 +18,8 @@ Pure functions build the SQL; :func:`compute_facts` runs it through the engine.
 * **Corroboration**: the requested address must equal an address on file for
   the matched person (current, or ended within the lookback) after
   standardization: same kind, same primary number, same ZIP (or city and
-  state), street name equal or one edit apart (two for long names), no
-  conflicting suffix or directional. The unit is compared separately.
+  state), street name equal or one edit apart in its letters (two for long
+  names; digits must match exactly), no conflicting suffix or directional. The unit is compared separately.
 * **Batch hygiene**: a person matched twice in a batch is decided once (later
   rows are ``duplicate``); an address requested for more than N people is
   ``shared_by_many``.
@@ -68,15 +68,14 @@ def request_std_sql(p: MatchParams) -> str:
     else:
         addr = address.address_sql(src, key_cols=["_row"], street="street", city="city",
                                    state="state", zip="zip")
-    name_cols = names.name_columns(first="r.first_name", middle="r.middle_name", last="r.last_name",
-                                   suffix="r.name_suffix")
-    tin_cols = tin.tin_columns("r.tin")
+    tin_cols = tin.tin_columns("s.tin")
+    named = names.names_sql(src, ["_row"], first="first_name", last="last_name", suffix="name_suffix",
+                            extra=("s.request_id", *tin_cols, f"{dob_expr('s.dob')} AS r_dob"))
     return (
-        f"SELECT r._row, r.request_id, {', '.join(name_cols)}, {', '.join(tin_cols)}, "
-        f"{dob_expr('r.dob')} AS r_dob, a.* EXCLUDE (_row), "
+        "SELECT n.*, a.* EXCLUDE (_row), "
         "(a.a_present AND NOT a.a_placeholder AND a.a_sufficient "
         " AND coalesce(a.a_zip_exists, true) AND coalesce(a.a_zip_state_ok, true)) AS addr_usable "
-        f"FROM {src} r JOIN ({addr}) a USING (_row)"
+        f"FROM ({named}) n JOIN ({addr}) a USING (_row)"
     )
 
 
@@ -87,8 +86,11 @@ def street_match(r: str = "r", ca: str = "ca") -> str:
 
     shortest = f"least(length({r}.a_street_name), length({ca}.a_street_name))"
     dl = f"damerau_levenshtein({r}.a_street_name, {ca}.a_street_name)"
-    name_ok = (f"({r}.a_street_name = {ca}.a_street_name OR "
-               f"({shortest} >= {STREET_NAME_TYPO_MIN_LEN} AND {dl} <= 1) OR ({shortest} >= 8 AND {dl} <= 2))")
+    # Typos are tolerated in letters only: 15TH and 55TH, or COUNTY RD 12 and 13, are different streets.
+    same_digits = (f"regexp_replace({r}.a_street_name, '[^0-9]', '', 'g') = "
+                   f"regexp_replace({ca}.a_street_name, '[^0-9]', '', 'g')")
+    name_ok = (f"({r}.a_street_name = {ca}.a_street_name OR ({same_digits} AND ("
+               f"({shortest} >= {STREET_NAME_TYPO_MIN_LEN} AND {dl} <= 1) OR ({shortest} >= 8 AND {dl} <= 2))))")
     return (f"({r}.a_street_key = {ca}.a_street_key OR ({name_ok} AND {compatible('a_suffix')} "
             f"AND {compatible('a_predir')} AND {compatible('a_postdir')}))")
 
@@ -302,11 +304,6 @@ def compute_facts(engine: Engine, p: MatchParams, progress: Callable[[str], None
         engine.execute(f"CREATE OR REPLACE TEMP TABLE {table} AS {body}", label=label)
 
     engine.execute(f"CREATE OR REPLACE TEMP TABLE p_req AS {request_std_sql(p)}", label="standardize")
-    keys = names.first_keys_sql("p_req", ["_row"])
-    engine.execute(f"CREATE OR REPLACE TEMP TABLE p_req2 AS SELECT r.*, k.n_first_keys FROM p_req r "
-                   f"JOIN ({keys}) k USING (_row)", label="first-name keys")
-    engine.execute("DROP TABLE p_req", label="standardize")
-    engine.execute("ALTER TABLE p_req2 RENAME TO p_req", label="standardize")
     step("standardize")
     make("p_tin", tin_path_sql(p), "tin path")
     step("tin")
@@ -323,5 +320,5 @@ def compute_facts(engine: Engine, p: MatchParams, progress: Callable[[str], None
 
 
 def drop_temp(engine: Engine) -> None:
-    for t in ("p_req", "p_req2", "p_tin", "p_tin_addr", "p_cand", "p_notin", "p_seed_notin", "p_facts"):
+    for t in ("p_req", "p_tin", "p_tin_addr", "p_cand", "p_notin", "p_seed_notin", "p_facts"):
         engine.execute(f"DROP TABLE IF EXISTS {t}", label="cleanup")

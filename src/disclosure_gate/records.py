@@ -82,14 +82,11 @@ def _validate_addresses(engine: Engine, t: TableIntake, persons: str) -> None:
 
 def person_sql(raw: str) -> str:
     """Standardized persons from the raw intake table."""
-    cols = names.name_columns(first="first_name", middle="middle_name", last="last_name",
-                              suffix="name_suffix")
     true_words = ", ".join(f"'{w}'" for w in TRUE_WORDS)
-    return (
-        f"SELECT trim(tin) AS tin, first_name, middle_name, last_name, name_suffix, "
-        f"TRY_CAST(nullif(trim(dob), '') AS DATE) AS dob, "
-        f"upper(trim(protected)) IN ({true_words}) AS protected, {', '.join(cols)} FROM {raw}"
-    )
+    extra = ("trim(s.tin) AS tin", "s.first_name", "s.middle_name", "s.last_name", "s.name_suffix",
+             "TRY_CAST(nullif(trim(s.dob), '') AS DATE) AS dob",
+             f"upper(trim(s.protected)) IN ({true_words}) AS protected")
+    return names.names_sql(raw, [], first="first_name", last="last_name", suffix="name_suffix", extra=extra)
 
 
 def address_rows_sql(raw: str) -> str:
@@ -130,10 +127,6 @@ def load_records(engine: Engine, persons_path: Path, addresses_path: Path, *, dr
                                   dry_run=dry_run)
         engine.execute(f"CREATE OR REPLACE TABLE stg_person AS {person_sql('stg_persons_raw')}",
                        label="standardize persons")
-        keys = names.first_keys_sql("stg_person", ["tin"])
-        engine.execute(
-            f"CREATE OR REPLACE TABLE stg_person2 AS SELECT p.*, k.n_first_keys FROM stg_person p "
-            f"JOIN ({keys}) k USING (tin)", label="first-name keys")
         engine.execute(
             f"CREATE OR REPLACE TABLE stg_address AS {address_rows_sql('stg_addresses_raw')}",
             label="standardize addresses")
@@ -143,7 +136,7 @@ def load_records(engine: Engine, persons_path: Path, addresses_path: Path, *, dr
         with engine.transaction():
             engine.execute("DROP TABLE IF EXISTS c_person", label="swap")
             engine.execute("DROP TABLE IF EXISTS c_address", label="swap")
-            engine.execute("ALTER TABLE stg_person2 RENAME TO c_person", label="swap")
+            engine.execute("ALTER TABLE stg_person RENAME TO c_person", label="swap")
             engine.execute("ALTER TABLE stg_address RENAME TO c_address", label="swap")
             engine.execute("UPDATE snapshots SET is_current = false", label="snapshot")
             engine.execute(
@@ -155,6 +148,5 @@ def load_records(engine: Engine, persons_path: Path, addresses_path: Path, *, dr
                 on_swap(engine, result)
         return result
     finally:
-        for t in ("stg_persons_raw", "stg_addresses_raw", "stg_person", "stg_person2",
-                  "stg_address"):
+        for t in ("stg_persons_raw", "stg_addresses_raw", "stg_person", "stg_address"):
             engine.execute(f"DROP TABLE IF EXISTS {t}", label="cleanup")

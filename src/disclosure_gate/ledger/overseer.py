@@ -91,23 +91,31 @@ def verify_inclusion_bundle(bundle: dict[str, Any], verifier: note.Verifier) -> 
     return InclusionResult(cp, index, parsed)
 
 
-def verify_consistency_bundle(bundle: dict[str, Any],
-                              verifier: note.Verifier) -> tuple[note.Checkpoint, note.Checkpoint]:
+def verify_consistency_bundle(
+    bundle: dict[str, Any], verifier: note.Verifier
+) -> tuple[note.Checkpoint, note.Checkpoint]:
     old = verify_checkpoint(str(bundle.get("old_checkpoint", "")), verifier)
     new = verify_checkpoint(str(bundle.get("new_checkpoint", "")), verifier)
     if old.origin != new.origin:
         raise IntegrityError("the two checkpoints are from different logs")
     proof = _hashes(bundle.get("proof"), "proof")
     if old.size == 0:
-        if proof:
-            raise IntegrityError("a proof from the empty tree must be empty")
+        if proof or old.root != merkle.EMPTY_ROOT:
+            raise IntegrityError("a checkpoint of the empty tree must have the empty root and an empty proof")
         return old, new
     merkle.verify_consistency(old.size, new.size, proof, old.root, new.root)
     return old, new
 
 
-def cosign_checkpoint(note_text: str, verifier: note.Verifier, witness: note.Signer, state_file: Path,
-                      consistency: dict[str, Any] | None = None, *, now: int | None = None) -> str:
+def cosign_checkpoint(
+    note_text: str,
+    verifier: note.Verifier,
+    witness: note.Signer,
+    state_file: Path,
+    consistency: dict[str, Any] | None = None,
+    *,
+    now: int | None = None,
+) -> str:
     """Witness a checkpoint: verify it, check consistency with the last one cosigned, cosign.
 
     ``state_file`` holds the largest checkpoint this witness has cosigned for
@@ -118,15 +126,18 @@ def cosign_checkpoint(note_text: str, verifier: note.Verifier, witness: note.Sig
     if state_file.exists():
         previous = verify_checkpoint(state_file.read_text(encoding="utf-8"), verifier)
         if cp.size < previous.size:
-            raise IntegrityError(f"refusing to cosign: size {cp.size} is smaller than the {previous.size} "
-                                 "already witnessed")
+            raise IntegrityError(
+                f"refusing to cosign: size {cp.size} is smaller than the {previous.size} already witnessed"
+            )
         if cp.size == previous.size:
             if cp.root != previous.root:
                 raise IntegrityError("refusing to cosign: same size as the witnessed checkpoint, different root")
         else:
             if consistency is None:
-                raise InputError("a consistency proof from the last witnessed checkpoint is required "
-                                 "(dgate ledger consistency --from SIZE)")
+                raise InputError(
+                    "a consistency proof from the last witnessed checkpoint is required "
+                    "(dgate ledger consistency --from SIZE)"
+                )
             old, new = verify_consistency_bundle(consistency, verifier)
             if (old.size, old.root, new.size, new.root) != (previous.size, previous.root, cp.size, cp.root):
                 raise IntegrityError("the consistency proof is not between the witnessed and the new checkpoint")

@@ -127,8 +127,7 @@ class DuckNodeStore:
         if level == 0:
             value = self.engine.scalar("SELECT leaf_hash FROM ledger_entries WHERE idx = ?", [index])
         else:
-            value = self.engine.scalar("SELECT hash FROM ledger_nodes WHERE level = ? AND idx = ?",
-                                       [level, index])
+            value = self.engine.scalar("SELECT hash FROM ledger_nodes WHERE level = ? AND idx = ?", [level, index])
         if value is None:
             raise IntegrityError(f"ledger node ({level}, {index}) is not stored")
         return bytes(value)
@@ -148,15 +147,19 @@ def _store_runs(engine: Engine, runs: list[merkle.NodeRun]) -> None:
         if run.level == 0 or not len(run):
             continue
         n = len(run)
-        hashes = pa.FixedSizeBinaryArray.from_buffers(pa.binary(merkle.HASH_SIZE), n,
-                                                      [None, pa.py_buffer(run.hashes)])
-        table = pa.table({"level": pa.array(np.full(n, run.level, dtype=np.int32)),
-                          "idx": pa.array(np.arange(run.start, run.start + n, dtype=np.int64)),
-                          "hash": hashes})
+        hashes = pa.FixedSizeBinaryArray.from_buffers(pa.binary(merkle.HASH_SIZE), n, [None, pa.py_buffer(run.hashes)])
+        table = pa.table(
+            {
+                "level": pa.array(np.full(n, run.level, dtype=np.int32)),
+                "idx": pa.array(np.arange(run.start, run.start + n, dtype=np.int64)),
+                "hash": hashes,
+            }
+        )
         engine.register("ledger_run_view", table)
         try:
-            engine.execute("INSERT INTO ledger_nodes SELECT level, idx, hash::BLOB FROM ledger_run_view",
-                           label="ledger nodes")
+            engine.execute(
+                "INSERT INTO ledger_nodes SELECT level, idx, hash::BLOB FROM ledger_run_view", label="ledger nodes"
+            )
         finally:
             engine.unregister("ledger_run_view")
 
@@ -194,11 +197,21 @@ def append_event(engine: Engine, kind: str, fields: Mapping[str, Any]) -> int:
     with engine.transaction():
         idx = size(engine)
         now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
-        body = canonical({"v": ENTRY_VERSION, "idx": idx, "type": "event", "kind": kind,
-                          "at": now.isoformat(timespec="seconds") + "Z", **fields})
+        body = canonical(
+            {
+                "v": ENTRY_VERSION,
+                "idx": idx,
+                "type": "event",
+                "kind": kind,
+                "at": now.isoformat(timespec="seconds") + "Z",
+                **fields,
+            }
+        )
         engine.execute(
-            "INSERT INTO ledger_entries SELECT ?, ?, ?, unhex(sha256('\\x00'::BLOB || encode(?))), "
-            "NULL, NULL, NULL, ?", [idx, kind, body, body, now], label="ledger event")
+            "INSERT INTO ledger_entries SELECT ?, ?, ?, unhex(sha256('\\x00'::BLOB || encode(?))), NULL, NULL, NULL, ?",
+            [idx, kind, body, body, now],
+            label="ledger event",
+        )
         _grow_tree(engine, idx)
     return idx
 
@@ -239,14 +252,17 @@ def append_decisions(engine: Engine, run_id: str, keys: Keys) -> tuple[int, int]
     install(engine)
     base = size(engine)
     ipad, opad = _pads(keys.commitment_key)
-    engine.execute(f"CREATE OR REPLACE TEMP TABLE p_ledger_src AS {source_sql()}", {"run": run_id},
-                   label="ledger source")
+    engine.execute(
+        f"CREATE OR REPLACE TEMP TABLE p_ledger_src AS {source_sql()}", {"run": run_id}, label="ledger source"
+    )
     try:
         engine.execute(
             "INSERT INTO ledger_entries SELECT idx, 'decision', body, "
             "unhex(sha256('\\x00'::BLOB || encode(body))), run_id, request_id, subject, now()::TIMESTAMP "
-            f"FROM ({decision_body_sql(str(base))}) ORDER BY idx", {"ipad": ipad, "opad": opad},
-            label="ledger decisions")
+            f"FROM ({decision_body_sql(str(base))}) ORDER BY idx",
+            {"ipad": ipad, "opad": opad},
+            label="ledger decisions",
+        )
     finally:
         engine.execute("DROP TABLE IF EXISTS p_ledger_src")
     new_size = _grow_tree(engine, base)
@@ -268,8 +284,7 @@ def latest_checkpoint(engine: Engine) -> SignedCheckpoint | None:
 
 
 def checkpoint_covering(engine: Engine, idx: int) -> SignedCheckpoint | None:
-    row = engine.fetchone("SELECT size, root, note FROM ledger_checkpoints WHERE size > ? ORDER BY size LIMIT 1",
-                          [idx])
+    row = engine.fetchone("SELECT size, root, note FROM ledger_checkpoints WHERE size > ? ORDER BY size LIMIT 1", [idx])
     return None if row is None else SignedCheckpoint(int(row[0]), bytes(row[1]), str(row[2]))
 
 
@@ -286,17 +301,22 @@ def make_checkpoint(engine: Engine, keys: Keys) -> SignedCheckpoint:
     root = merkle.root_at(n, store) if n else merkle.EMPTY_ROOT
     if last is not None and last.size > 0:
         if last.size > n:
-            raise IntegrityError(f"the ledger has {n} entries but checkpoint {last.size} was signed: "
-                                 "refusing to sign a shorter tree")
+            raise IntegrityError(
+                f"the ledger has {n} entries but checkpoint {last.size} was signed: refusing to sign a shorter tree"
+            )
         proof = merkle.consistency_proof(last.size, n, store)
         try:
             merkle.verify_consistency(last.size, n, proof, last.root, root)
         except IntegrityError:
-            raise IntegrityError(f"the ledger is not consistent with checkpoint {last.size}: "
-                                 "refusing to sign") from None
+            raise IntegrityError(
+                f"the ledger is not consistent with checkpoint {last.size}: refusing to sign"
+            ) from None
     signed = note.sign_checkpoint(note.Checkpoint(keys.origin, n, root), keys.signer)
-    engine.execute("INSERT INTO ledger_checkpoints VALUES (?, ?, ?, ?)",
-                   [n, root, signed, dt.datetime.now(dt.UTC).replace(tzinfo=None)], label="checkpoint")
+    engine.execute(
+        "INSERT INTO ledger_checkpoints VALUES (?, ?, ?, ?)",
+        [n, root, signed, dt.datetime.now(dt.UTC).replace(tzinfo=None)],
+        label="checkpoint",
+    )
     return SignedCheckpoint(n, root, signed)
 
 
@@ -309,8 +329,9 @@ def entry(engine: Engine, idx: int) -> tuple[str, bytes]:
 
 
 def find_decision_entry(engine: Engine, run_id: str, request_id: str) -> int:
-    value = engine.scalar("SELECT idx FROM ledger_entries WHERE run_id = ? AND request_id = ? "
-                          "AND kind = 'decision'", [run_id, request_id])
+    value = engine.scalar(
+        "SELECT idx FROM ledger_entries WHERE run_id = ? AND request_id = ? AND kind = 'decision'", [run_id, request_id]
+    )
     if value is None:
         raise NotFoundError(f"no ledger entry for request '{request_id}' in run {run_id}")
     return int(value)
@@ -320,8 +341,14 @@ def inclusion_bundle(engine: Engine, idx: int, checkpoint: SignedCheckpoint) -> 
     """Everything an overseer needs to check one entry with only the public key."""
     body, leaf = entry(engine, idx)
     proof = merkle.inclusion_proof(idx, checkpoint.size, DuckNodeStore(engine))
-    return {"index": idx, "entry": body, "leaf_hash": leaf.hex(), "tree_size": checkpoint.size,
-            "proof": [p.hex() for p in proof], "checkpoint": checkpoint.note}
+    return {
+        "index": idx,
+        "entry": body,
+        "leaf_hash": leaf.hex(),
+        "tree_size": checkpoint.size,
+        "proof": [p.hex() for p in proof],
+        "checkpoint": checkpoint.note,
+    }
 
 
 def consistency_bundle(engine: Engine, old: SignedCheckpoint, new: SignedCheckpoint) -> dict[str, Any]:

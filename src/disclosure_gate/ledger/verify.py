@@ -46,15 +46,18 @@ def verify_ledger(engine: Engine, keys: Keys) -> VerifyReport:
 
     gap = engine.scalar(
         "SELECT min(expected) FROM (SELECT idx, row_number() OVER (ORDER BY idx) - 1 AS expected "
-        "FROM ledger_entries) WHERE idx <> expected")
+        "FROM ledger_entries) WHERE idx <> expected"
+    )
     if gap is not None:
         return report.fail(int(gap), f"entry {gap} is missing or repeated (the sequence breaks there)")
-    moved = engine.scalar("SELECT min(idx) FROM ledger_entries WHERE "
-                          "TRY_CAST(json_extract(body, '$.idx') AS BIGINT) IS DISTINCT FROM idx")
+    moved = engine.scalar(
+        "SELECT min(idx) FROM ledger_entries WHERE TRY_CAST(json_extract(body, '$.idx') AS BIGINT) IS DISTINCT FROM idx"
+    )
     if moved is not None:
         return report.fail(int(moved), f"entry {moved} is out of place (its body records another index)")
-    edited = engine.scalar("SELECT min(idx) FROM ledger_entries WHERE "
-                           "leaf_hash <> unhex(sha256('\\x00'::BLOB || encode(body)))")
+    edited = engine.scalar(
+        "SELECT min(idx) FROM ledger_entries WHERE leaf_hash <> unhex(sha256('\\x00'::BLOB || encode(body)))"
+    )
     if edited is not None:
         return report.fail(int(edited), f"entry {edited} was altered (its body no longer matches its leaf hash)")
     largest = int(cps[-1][0]) if cps else 0
@@ -79,10 +82,11 @@ def verify_ledger(engine: Engine, keys: Keys) -> VerifyReport:
             return report.fail(None, f"checkpoint {size_} does not carry a valid ledger signature")
         if cp.size != size_ or cp.root != bytes(root):
             return report.fail(None, f"checkpoint {size_}: the stored size or root differs from the signed note")
-        rng.extend(leaves[rng.size * 32: size_ * 32])
+        rng.extend(leaves[rng.size * 32 : size_ * 32])
         if rng.root() != cp.root:
-            return report.fail(None, f"the log was rewritten: its root at size {size_} differs from the "
-                                     "signed checkpoint")
+            return report.fail(
+                None, f"the log was rewritten: its root at size {size_} differs from the signed checkpoint"
+            )
     covered = int(cps[-1][0]) if cps else 0
     if covered < n:
         report.notes.append(f"{n - covered} entries are not yet covered by a checkpoint")
@@ -98,11 +102,13 @@ def _check_nodes(engine: Engine, leaves: bytes) -> tuple[int | None, str] | None
             return None, f"stored subtree nodes at level {run.level} are missing or repeated"
         stored = b"".join(table.column(1).to_pylist())
         if stored != run.hashes:
-            pos = next(i for i in range(len(run)) if stored[i * 32:(i + 1) * 32] != run.hashes[i * 32:(i + 1) * 32])
+            pos = next(i for i in range(len(run)) if stored[i * 32 : (i + 1) * 32] != run.hashes[i * 32 : (i + 1) * 32])
             first = (run.start + pos) << run.level
             last = first + (1 << run.level) - 1
-            return first, (f"entries {first}..{last} were rewritten: stored subtree node "
-                           f"({run.level}, {run.start + pos}) no longer matches them")
+            return first, (
+                f"entries {first}..{last} were rewritten: stored subtree node "
+                f"({run.level}, {run.start + pos}) no longer matches them"
+            )
     extra = engine.scalar("SELECT count(*) FROM ledger_nodes WHERE level >= ?", [max(len(runs), 1)])
     if extra:
         return None, "the ledger stores subtree nodes above the top of the tree"
@@ -116,18 +122,23 @@ def _check_decisions(engine: Engine, keys: Keys) -> tuple[int | None, str] | Non
     ipad, opad = _pads(keys.commitment_key)
     bases = "(SELECT run_id, min(idx) AS base FROM ledger_entries WHERE kind = 'decision' GROUP BY run_id) b"
     expected = decision_body_sql("b.base", f"p_ledger_src s LEFT JOIN {bases} ON b.run_id = s.run_id")
-    engine.execute(f"CREATE OR REPLACE TEMP TABLE p_ledger_src AS {source_sql(run_id_param=False)}",
-                   label="verify source")
+    engine.execute(
+        f"CREATE OR REPLACE TEMP TABLE p_ledger_src AS {source_sql(run_id_param=False)}", label="verify source"
+    )
     try:
-        unlogged = engine.scalar("SELECT count(DISTINCT run_id) FROM p_ledger_src WHERE run_id NOT IN "
-                                 "(SELECT run_id FROM ledger_entries WHERE run_id IS NOT NULL)")
+        unlogged = engine.scalar(
+            "SELECT count(DISTINCT run_id) FROM p_ledger_src WHERE run_id NOT IN "
+            "(SELECT run_id FROM ledger_entries WHERE run_id IS NOT NULL)"
+        )
         if unlogged:
             return None, f"{unlogged} stored decision runs have no ledger entries"
         row = engine.fetchone(
             f"SELECT coalesce(e.idx, x.idx) FROM ({expected}) x FULL OUTER JOIN "
             "(SELECT * FROM ledger_entries WHERE kind = 'decision') e ON e.idx = x.idx "
             "WHERE e.body IS DISTINCT FROM x.body ORDER BY 1 LIMIT 1",
-            {"ipad": ipad, "opad": opad}, label="verify decisions")
+            {"ipad": ipad, "opad": opad},
+            label="verify decisions",
+        )
     finally:
         engine.execute("DROP TABLE IF EXISTS p_ledger_src")
     if row is None:

@@ -51,6 +51,9 @@ def install_name_tables(engine: Engine) -> None:
     try:
         engine.execute("CREATE OR REPLACE TABLE ref_first_name AS SELECT DISTINCT nickname, canonical "
                        "FROM ref_first_name_view", label="name reference")
+        engine.execute("CREATE OR REPLACE TABLE ref_first_keys AS SELECT nickname AS name, "
+                       "list(DISTINCT canonical ORDER BY canonical) AS keys FROM ref_first_name GROUP BY nickname",
+                       label="name reference")
     finally:
         engine.unregister("ref_first_name_view")
 
@@ -69,59 +72,78 @@ def _sql_list(items: tuple[str, ...]) -> str:
     return "[" + ", ".join(f"'{i}'" for i in items) + "]"
 
 
-def suffix_expr(suffix_col: str | None, norm_last: str) -> str:
-    """Standard suffix from the suffix column, else trailing suffix token of the surname."""
+def _suffix_word(expr: str) -> str:
+    """A normalized suffix token (JUNIOR -> JR, 2ND -> II, ...) or NULL."""
     cases = " ".join(f"WHEN '{k}' THEN '{v}'" for k, v in _SUFFIX_WORDS.items())
-    col = norm_name(suffix_col) if suffix_col else "''"
-    from_col = f"CASE {col} {cases} ELSE nullif({col}, '') END"
-    from_last = f"nullif(regexp_extract({norm_last}, ' ({'|'.join(SUFFIXES)})$', 1), '')"
-    return f"coalesce(CASE WHEN {from_col} IN {tuple(SUFFIXES)} THEN {from_col} END, {from_last})"
+    word = f"CASE {expr} {cases} ELSE nullif({expr}, '') END"
+    return f"CASE WHEN {word} IN {tuple(SUFFIXES)} THEN {word} END"
 
 
-def name_columns(*, first: str, middle: str | None, last: str, suffix: str | None,
-                 prefix: str = "n_") -> list[str]:
-    """Select-list fragments for the standardized name of one row.
-
-    Output: ``n_first``, ``n_middle``, ``n_last`` (suffix removed), ``n_suffix``,
-    ``n_present`` (first and last non-blank), ``n_control`` (the IRS control), ``n_parts`` (surname parts >= 3
-    letters, particles removed), ``n_controls``, ``n_nc_simple``.
-    ``n_first_keys`` needs a join: see :func:`first_keys_sql`.
-    """
-    p = prefix
-    nl_raw = norm_name(last)
-    sfx = suffix_expr(suffix, nl_raw)
-    nl = f"trim(regexp_replace({nl_raw}, ' ({'|'.join(SUFFIXES)})$', ''))"
+def last_name_features(col: str) -> list[str]:
+    """Features of one surname value (computed once per distinct value)."""
+    raw = norm_name(col)
+    nl = f"trim(regexp_replace({raw}, ' ({'|'.join(SUFFIXES)})$', ''))"
     letters = f"regexp_replace({nl}, '[^A-Z]', '', 'g')"
     parts = (f"list_filter(string_split_regex({nl}, '[ -]+'), "
              f"lambda x: length(x) >= 3 AND NOT list_contains({_sql_list(PARTICLES)}, x))")
     controls = (f"list_distinct(list_filter(list_concat([left({letters}, 4)], "
                 f"list_transform({parts}, lambda x: left(regexp_replace(x, '[^A-Z]', '', 'g'), 4))), "
                 f"lambda x: length(x) > 0))")
-    nf = f"regexp_replace({norm_name(first)}, '-', ' ', 'g')"
     return [
-        f"nullif({nf}, '') AS {p}first",
-        f"nullif({norm_name(middle) if middle else chr(39) * 2}, '') AS {p}middle",
-        f"nullif({nl}, '') AS {p}last",
-        f"{sfx} AS {p}suffix",
-        f"(length({nf}) > 0 AND length({letters}) > 0) AS {p}present",
-        f"{parts} AS {p}parts",
-        f"left({letters}, 4) AS {p}control",
-        f"{controls} AS {p}controls",
-        f"left(regexp_replace(upper(coalesce({last}, '')), '[^A-Z]', '', 'g'), 4) AS {p}nc_simple",
+        f"nullif({nl}, '') AS n_last",
+        f"nullif(regexp_extract({raw}, ' ({'|'.join(SUFFIXES)})$', 1), '') AS n_last_suffix",
+        f"length({letters}) > 0 AS n_last_present",
+        f"{parts} AS n_parts",
+        f"left({letters}, 4) AS n_control",
+        f"{controls} AS n_controls",
+        f"left(regexp_replace(upper(coalesce({col}, '')), '[^A-Z]', '', 'g'), 4) AS n_nc_simple",
     ]
 
 
-def first_keys_sql(source: str, key_cols: list[str], first_col: str = "n_first") -> str:
-    """SELECT key_cols + ``n_first_keys``: the first name plus every canonical form of it.
+def first_name_features(col: str) -> list[str]:
+    """Features of one first-name value; needs ``ref_first_keys`` joined as ``fk``."""
+    nf = f"regexp_replace({norm_name(col)}, '-', ' ', 'g')"
+    return [
+        f"nullif({nf}, '') AS n_first",
+        f"length({nf}) > 0 AS n_first_present",
+        f"split_part({nf}, ' ', 1) AS n_first_token",
+    ]
 
-    Only the first token of the first name is looked up (``MARIA JOSE`` -> MARIA).
+
+NAME_COLUMNS = ("n_first", "n_last", "n_suffix", "n_present", "n_parts", "n_control", "n_controls",
+                "n_nc_simple", "n_first_keys")
+
+
+def names_sql(source: str, key_cols: list[str], *, first: str, last: str, suffix: str | None,
+              extra: tuple[str, ...] = ()) -> str:
+    """SELECT key_cols + ``extra`` expressions (over alias ``s``) + :data:`NAME_COLUMNS` for every row.
+
+    Names repeat heavily (20 M persons have a few hundred thousand distinct
+    surnames), so features are computed once per distinct value and joined
+    back: measured 10x faster than per-row expressions at 1 M persons.
     """
-    keys = ", ".join(f"s.{k}" for k in key_cols)
-    first = f"split_part(any_value(s.{first_col}), ' ', 1)"
-    return (
-        f"SELECT {keys}, list_filter(list_distinct(list_concat([{first}], "
-        f"coalesce(list(r.canonical) FILTER (WHERE r.canonical IS NOT NULL), []))), "
-        f"lambda x: x IS NOT NULL AND x <> '') AS n_first_keys "
-        f"FROM {source} s LEFT JOIN ref_first_name r "
-        f"ON r.nickname = split_part(s.{first_col}, ' ', 1) GROUP BY {keys}"
-    )
+    lead = "".join(f"{e}, " for e in [*(f"s.{k}" for k in key_cols), *extra])
+    suffix_cte, sfx, suffix_join = "", "NULL", ""
+    if suffix:
+        suffix_cte = (f"sx AS MATERIALIZED (SELECT k, {_suffix_word(norm_name('k'))} AS n_suffix FROM "
+                      f"(SELECT DISTINCT {suffix} AS k FROM {source})), ")
+        sfx = "sx.n_suffix"
+        suffix_join = f"LEFT JOIN sx ON sx.k IS NOT DISTINCT FROM s.{suffix}"
+    return f"""
+WITH {suffix_cte}ln AS MATERIALIZED (
+  SELECT k, {', '.join(last_name_features('k'))} FROM (SELECT DISTINCT {last} AS k FROM {source})
+), fnv AS MATERIALIZED (
+  SELECT k, {', '.join(first_name_features('k'))} FROM (SELECT DISTINCT {first} AS k FROM {source})
+), fn AS MATERIALIZED (
+  SELECT fnv.*, list_filter(list_distinct(list_concat([fnv.n_first_token], coalesce(fk.keys, []))),
+                            lambda x: x IS NOT NULL AND x <> '') AS n_first_keys
+  FROM fnv LEFT JOIN ref_first_keys fk ON fk.name = fnv.n_first_token
+)
+SELECT {lead}fn.n_first, ln.n_last, coalesce({sfx}, ln.n_last_suffix) AS n_suffix,
+       (coalesce(fn.n_first_present, false) AND coalesce(ln.n_last_present, false)) AS n_present,
+       ln.n_parts, ln.n_control, ln.n_controls, ln.n_nc_simple, fn.n_first_keys
+FROM {source} s
+LEFT JOIN ln ON ln.k IS NOT DISTINCT FROM s.{last}
+LEFT JOIN fn ON fn.k IS NOT DISTINCT FROM s.{first}
+{suffix_join}
+"""
