@@ -215,10 +215,11 @@ def test_kill_9_during_processing_leaves_a_verifiable_ledger_and_a_rerun_complet
     env = dict(os.environ, DGATE_FAULT_PAUSE=f"store:{marker}")
     proc = subprocess.Popen([sys.executable, "-c", "from disclosure_gate.cli import main; main()",
                              "--home", str(tmp_path / "home"), "request", "process", bid],
-                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.time() + 120
+                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 300
     while not marker.exists():
-        assert proc.poll() is None, "process ended before reaching the fault point"
+        if proc.poll() is not None:
+            pytest.fail(f"process ended before reaching the fault point: {proc.stderr.read() if proc.stderr else ''}")
         assert time.time() < deadline
         time.sleep(0.05)
     os.kill(proc.pid, signal.SIGKILL)

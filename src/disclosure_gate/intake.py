@@ -240,7 +240,7 @@ def _load_parquet(engine: Engine, path: Path, present: Sequence[str], target: st
     try:
         engine.execute(
             f"CREATE OR REPLACE TABLE {target} AS SELECT {casts}, file_row_number AS _row "
-            f"FROM read_parquet({_sql_str(str(path))}, file_row_number=true) ORDER BY file_row_number",
+            f"FROM read_parquet({_sql_str(str(path))}, file_row_number=true)",
             label="read parquet")
     except Exception:
         raise TableFormatError("not a readable Parquet file", file=path) from None
@@ -308,15 +308,26 @@ def _check_key(engine: Engine, path: Path, fmt: str, target: str, key: str) -> N
 
 def require_rows(engine: Engine, intake: TableIntake, condition: str, *, column: str,
                  message: str) -> None:
-    """Raise :class:`FieldError` at the first row where SQL ``condition`` is true.
+    """Raise :class:`FieldError` at the first row where SQL ``condition`` is true."""
+    require_all(engine, intake, [(condition, column, message)])
 
-    ``condition`` is evaluated over ``intake.table``; the error names the file,
-    the line and ``column``, never the value.
+
+def require_all(engine: Engine, intake: TableIntake, checks: Sequence[tuple[str, str, str]]) -> None:
+    """Evaluate several ``(condition, column, message)`` checks in one scan of ``intake.table``.
+
+    Raises :class:`FieldError` for the earliest failing row (the first check on
+    that row); the error names the file, the line and the column, never the value.
     """
-    bad = engine.scalar(f"SELECT min(_row) FROM {intake.table} WHERE {condition}",
-                        label="row check")
-    if bad is None:
+    if not checks:
         return
+    firsts = ", ".join(f"min(_row) FILTER (WHERE {cond})" for cond, _, _ in checks)
+    row = engine.fetchone(f"SELECT {firsts} FROM {intake.table}", label="row checks")
+    assert row is not None
+    failing = [(int(r), i) for i, r in enumerate(row) if r is not None]
+    if not failing:
+        return
+    bad, which = min(failing)
+    _, column, message = checks[which]
     present = [c for c in engine.columns(intake.table) if c != "_row"]
-    line = _line_of(engine, intake.fmt, intake.table, int(bad), present)
+    line = _line_of(engine, intake.fmt, intake.table, bad, present)
     raise FieldError(message, file=intake.path, line=line, column=column)

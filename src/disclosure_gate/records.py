@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .engine import Engine
-from .intake import TableIntake, TableSpec, load_table, require_rows
+from .intake import TableIntake, TableSpec, load_table, require_all, require_rows
 from .standardize import address, names
 
 PERSONS_SPEC = TableSpec(
@@ -52,32 +52,32 @@ def current_snapshot(engine: Engine) -> str | None:
     return None if value is None else str(value)
 
 
-def _date_ok(col: str) -> str:
+def _date_bad(col: str) -> str:
+    """True when ``col`` is neither blank nor a valid YYYY-MM-DD date."""
     blank = f"({col} IS NULL OR trim({col}) = '')"
     return (f"NOT ({blank} OR (regexp_matches({col}, '{DATE_RE}') "
             f"AND TRY_CAST(trim({col}) AS DATE) IS NOT NULL))")
 
 
 def _validate_persons(engine: Engine, t: TableIntake) -> None:
-    require_rows(engine, t, "NOT regexp_full_match(trim(tin), '[0-9]{9}')", column="tin",
-                 message="tin must be exactly 9 digits")
-    require_rows(engine, t, _date_ok("dob"), column="dob", message="dob must be YYYY-MM-DD or empty")
     words = ", ".join(f"'{w}'" for w in TRUE_WORDS + FALSE_WORDS)
-    require_rows(engine, t, f"upper(trim(coalesce(protected, ''))) NOT IN ({words})",
-                 column="protected", message="protected must be true or false")
+    require_all(engine, t, [
+        ("NOT regexp_full_match(trim(tin), '[0-9]{9}')", "tin", "tin must be exactly 9 digits"),
+        (_date_bad("dob"), "dob", "dob must be YYYY-MM-DD or empty"),
+        (f"upper(trim(coalesce(protected, ''))) NOT IN ({words})", "protected", "protected must be true or false"),
+    ])
 
 
 def _validate_addresses(engine: Engine, t: TableIntake, persons: str) -> None:
-    require_rows(engine, t, "NOT regexp_full_match(trim(tin), '[0-9]{9}')", column="tin",
-                 message="tin must be exactly 9 digits")
+    require_all(engine, t, [
+        ("NOT regexp_full_match(trim(tin), '[0-9]{9}')", "tin", "tin must be exactly 9 digits"),
+        ("NOT regexp_full_match(trim(coalesce(zip, '')), '[0-9]{5}(-?[0-9]{4})?')", "zip",
+         "zip must be 5 or 9 digits"),
+        (_date_bad("valid_from"), "valid_from", "valid_from must be YYYY-MM-DD or empty"),
+        (_date_bad("valid_to"), "valid_to", "valid_to must be YYYY-MM-DD or empty"),
+    ])
     require_rows(engine, t, f"trim(tin) NOT IN (SELECT trim(tin) FROM {persons})", column="tin",
                  message="tin is not in the persons file")
-    require_rows(engine, t, "NOT regexp_full_match(trim(coalesce(zip, '')), '[0-9]{5}(-?[0-9]{4})?')",
-                 column="zip", message="zip must be 5 or 9 digits")
-    require_rows(engine, t, _date_ok("valid_from"), column="valid_from",
-                 message="valid_from must be YYYY-MM-DD or empty")
-    require_rows(engine, t, _date_ok("valid_to"), column="valid_to",
-                 message="valid_to must be YYYY-MM-DD or empty")
 
 
 def person_sql(raw: str) -> str:
@@ -90,24 +90,18 @@ def person_sql(raw: str) -> str:
 
 
 def address_rows_sql(raw: str) -> str:
+    """Standardized addresses, each flagged ``is_last_known``: the current address (empty
+    ``valid_to``), or else the one with the latest ``valid_from``."""
     std = address.address_sql(raw, key_cols=["_row"], street="street", city="city",
                               state="state", zip="zip")
     return (
+        "SELECT *, row_number() OVER (PARTITION BY tin ORDER BY valid_to IS NULL DESC, "
+        "valid_from DESC NULLS LAST, addr_id DESC) = 1 AS is_last_known FROM ("
         "SELECT r._row AS addr_id, trim(r.tin) AS tin, r.street, r.city, r.state, r.zip, "
         "TRY_CAST(nullif(trim(r.valid_from), '') AS DATE) AS valid_from, "
         "TRY_CAST(nullif(trim(r.valid_to), '') AS DATE) AS valid_to, s.* EXCLUDE (_row) "
-        f"FROM {raw} r JOIN ({std}) s USING (_row)"
+        f"FROM {raw} r JOIN ({std}) s USING (_row))"
     )
-
-
-LAST_KNOWN_SQL = """
-UPDATE {table} SET is_last_known = ({table}.addr_id = lk.last_id)
-FROM (
-  SELECT tin, arg_max(addr_id, (valid_to IS NULL, coalesce(valid_from, DATE '0001-01-01'), addr_id))
-         AS last_id
-  FROM {table} GROUP BY tin
-) lk WHERE {table}.tin = lk.tin
-"""
 
 
 def load_records(engine: Engine, persons_path: Path, addresses_path: Path, *, dry_run: bool = False,
@@ -130,9 +124,6 @@ def load_records(engine: Engine, persons_path: Path, addresses_path: Path, *, dr
         engine.execute(
             f"CREATE OR REPLACE TABLE stg_address AS {address_rows_sql('stg_addresses_raw')}",
             label="standardize addresses")
-        engine.execute("ALTER TABLE stg_address ADD COLUMN is_last_known BOOLEAN DEFAULT false",
-                       label="last known")
-        engine.execute(LAST_KNOWN_SQL.format(table="stg_address"), label="last known")
         with engine.transaction():
             engine.execute("DROP TABLE IF EXISTS c_person", label="swap")
             engine.execute("DROP TABLE IF EXISTS c_address", label="swap")
