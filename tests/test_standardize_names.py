@@ -12,11 +12,7 @@ def std(engine):
     def run(first: str, last: str, suffix: str = "", middle: str = "") -> dict[str, object]:
         engine.execute("CREATE OR REPLACE TABLE s AS SELECT 1 AS id, ? AS f, ? AS m, ? AS l, ? AS x",
                        [first, middle, last, suffix])
-        cols = names.name_columns(first="f", middle="m", last="l", suffix="x")
-        engine.execute(f"CREATE OR REPLACE TABLE n AS SELECT id, {', '.join(cols)} FROM s")
-        row = engine.fetch_dicts(f"SELECT n.*, k.n_first_keys FROM n JOIN ({names.first_keys_sql('n', ['id'])}) k "
-                                 "USING (id)")[0]
-        return row
+        return engine.fetch_dicts(names.names_sql("s", ["id"], first="f", last="l", suffix="x"))[0]
     return run
 
 
