@@ -22,10 +22,10 @@ from rich.table import Table
 
 from . import agreements as agreements_mod
 from . import batches as batches_mod
-from . import cli_ledger, decide, policy, records, reporting, verify_cli
+from . import cli_ledger, cli_release, decide, policy, records, reporting, verify_cli
 from .documents import Agreement
 from .engine import Engine
-from .errors import DgateError, InputError, PolicyError
+from .errors import DgateError, InputError
 from .home import Home, init_home, open_home
 from .ledger import store as ledger
 
@@ -43,6 +43,11 @@ app.add_typer(decisions_app, name="decisions")
 app.add_typer(cli_ledger.ledger_app, name="ledger")
 app.add_typer(cli_ledger.accounting_app, name="accounting")
 app.add_typer(verify_cli.app, name="verify", help="The overseer's verifier (same as dgate-verify).")
+app.add_typer(cli_release.user_app, name="user")
+app.add_typer(cli_release.policy_app, name="policy")
+app.add_typer(cli_release.release_app, name="release")
+app.add_typer(cli_release.audit_app, name="audit")
+app.add_typer(cli_release.incident_app, name="incident")
 
 out = Console()
 err = Console(stderr=True)
@@ -60,6 +65,7 @@ _root_home: list[Path | None] = [None]
 def _root(home: HomeOpt = None) -> None:
     _root_home[0] = home
     cli_ledger._root_home[0] = home
+    cli_release._root_home[0] = home
 
 
 def _home_path(home: Path | None) -> Path | None:
@@ -118,8 +124,7 @@ def agreement_add(file: Path, home: HomeOpt = None, dry_run: DryRunOpt = False) 
     """Add a data-sharing agreement from a YAML file."""
     h = _open(home)
     agreement, created = add_agreement(h, file, dry_run=dry_run)
-    policy.load_builtin(agreement.policy) if agreement.policy in policy.BUILTIN_POLICIES else \
-        _require_policy(h, agreement.policy)
+    cli_release.resolve_policy(h, agreement.policy)
     if dry_run:
         out.print(f"[dry run] agreement {agreement.id} is valid")
     elif created:
@@ -169,6 +174,7 @@ def agreement_suspend(agreement_id: Annotated[str, typer.Argument(metavar="ID")]
         if not dry_run:
             ledger.append_event(h.engine, "agreement_suspended", {"agreement_id": a.id,
                                                                   "effective": str(a.suspended_on)})
+    cli_release.print_delivered(h, a.id)
     out.print(f"{'[dry run] would suspend' if dry_run else 'Suspended'} agreement {a.id} "
               f"effective {a.suspended_on}")
     h.close()
@@ -209,20 +215,12 @@ def request_list(home: HomeOpt = None) -> None:
 
 
 def resolve_policy(h: Home, batch_id: str, policy_id: str | None) -> policy.Policy:
+    """The named policy, or the batch's agreement's policy (default 6103i2)."""
     if policy_id is None:
         batch = batches_mod.get_batch(h.engine, batch_id)
         agreement = agreements_mod.find_agreement(h.engine, batch.agreement_id)
         policy_id = agreement.policy if agreement else policy.BUILTIN_POLICIES[0]
-    if policy_id in policy.BUILTIN_POLICIES:
-        return policy.load_builtin(policy_id)
-    return _require_policy(h, policy_id)
-
-
-def _require_policy(h: Home, policy_id: str) -> policy.Policy:
-    row = h.engine.fetchone("SELECT body FROM policies WHERE id = ?", [policy_id])
-    if row is None:
-        raise PolicyError(f"unknown policy '{policy_id}' (built-in: {', '.join(policy.BUILTIN_POLICIES)})")
-    return policy.compile_policy(policy_id, str(row[0]))
+    return cli_release.resolve_policy(h, policy_id)
 
 
 STAGE_LABELS = {"standardize": "standardize names, TINs, addresses", "tin": "TIN path identity",

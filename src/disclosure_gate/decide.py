@@ -140,7 +140,7 @@ def get_run(engine: Engine, batch_id: str, policy_id: str | None = None) -> Run:
     return run
 
 
-def _ensure_facts(engine: Engine, batch: Batch, agreement: Agreement | None, inspect: bool,
+def ensure_facts(engine: Engine, batch: Batch, agreement: Agreement | None, inspect: bool,
                   progress: Callable[[str], None] | None) -> None:
     engine.execute(_FACTS_DDL, label="schema")
     engine.execute(_BATCH_FACTS_DDL, label="schema")
@@ -249,7 +249,7 @@ def process_batch(engine: Engine, batch_id: str, policy: Policy, *, as_of: dt.da
         return run
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
-    _ensure_facts(engine, batch, agreement, inspect=req.lawful or policy.unsafe, progress=progress)
+    ensure_facts(engine, batch, agreement, inspect=req.lawful or policy.unsafe, progress=progress)
     timings["facts"] = time.perf_counter() - t0
     t1 = time.perf_counter()
     vectors = evaluate_into(engine, batch_id, policy, req, "p_decided")
