@@ -6,6 +6,8 @@
    policy (6103i2).
 3. Process the same batch under the unsafe ``seed-2025`` baseline.
 4. Print both funnels and the improper disclosures each one made.
+5. Final act: import what seed-2025 disclosed as another system's log, audit
+   it under 6103i2, and print the court's, the agency's and the improper counts.
 
 The default size finishes in well under two minutes on two cores. ``--full``
 runs at the incident's scale (1.28 M requests against 20 M persons).
@@ -18,12 +20,30 @@ from pathlib import Path
 
 from rich.console import Console
 
-from . import batches, policy, records, reporting
-from .home import init_home
+from . import audit, batches, policy, records, reporting
+from .home import Home, init_home
 from .ledger import store as ledger
 
 DEMO_PERSONS, DEMO_REQUESTS = 200_000, 40_000
 FULL_PERSONS, FULL_REQUESTS = 20_000_000, 1_280_000
+
+
+def final_act(h: Home, batch_id: str, seed_run_id: str, agreement_id: str, work: Path,
+              console: Console) -> audit.AuditResult:
+    """Audit what the 2025 process disclosed, as if it were another system's log."""
+    console.rule("[bold]Final act: auditing the 2025 process's disclosures")
+    cols = ", ".join(f"r.{c}" for c in batches.REQUEST_COLUMNS if c not in ("street", "city", "state", "zip"))
+    log = reporting.atomic_copy(
+        h.engine, f"SELECT {cols}, (d.decision = 'DISCLOSE') AS disclosed FROM req_rows r JOIN decisions d "
+        "ON d._row = r._row AND d.run_id = ? WHERE r.batch_id = ? ORDER BY r._row",
+        work / "seed-2025-disclosure-log.csv", [seed_run_id, batch_id])
+    res = audit.import_log(h.engine, log, policy.load_builtin("6103i2"), agreement_id=agreement_id)
+    console.print(f"Imported {res.checked:,} request rows and {res.disclosures:,} disclosures from {log.name}; "
+                  f"audit {res.audit_id}")
+    console.print(f"address never validated (the court's count):                 {res.court_count:,}")
+    console.print(f"address actually insufficient or not on file (the agency's):  {res.agency_count:,}")
+    console.print(f"[bold red]improper under 26 U.S.C. 6103(i)(2) (policy 6103i2):          {res.flagged:,}[/]")
+    return res
 
 
 def run_demo(home: Path | None, *, full: bool, workdir: Path | None, console: Console,
@@ -68,6 +88,7 @@ def run_demo(home: Path | None, *, full: bool, workdir: Path | None, console: Co
                       f"recall {ev_seed.recall:.2%}")
         result: dict[str, object] = {"batch": bid, "safe": ev_safe, "seed": ev_seed,
                                      "policy": policy.load_builtin("6103i2").label}
+        result["audit"] = final_act(h, bid, unsafe.run_id, agreement.id, work, console)
         console.print(f"Done in {time.perf_counter() - started:.0f} s.")
         return result
     finally:
