@@ -223,7 +223,7 @@ def test_kill_9_during_processing_leaves_a_verifiable_ledger_and_a_rerun_complet
         assert time.time() < deadline
         time.sleep(0.05)
     os.kill(proc.pid, signal.SIGKILL)
-    proc.wait()
+    proc.communicate()  # reaps the process and closes its stderr pipe
     h = open_home(tmp_path / "home")
     keys = ledger.load_keys(h.path)
     assert verify_ledger(h.engine, keys).ok

@@ -73,7 +73,8 @@ def _people(engine: Engine, audit_id: str) -> list[docs.PersonNotice]:
         name = " ".join(str(x) for x in (first, middle, last, suffix) if x)
         lines = tuple(x for x in (street, f"{city or ''}, {state or ''} {zip_ or ''}".strip(", ")) if x)
         ref = hashlib.sha256(f"person:{tin}".encode()).hexdigest()[:12]
-        out.append(docs.PersonNotice(ref, name, lines, tuple(tuple(str(v) for v in d) for d in disclosed)))
+        events = tuple((str(d[0]), str(d[1]), str(d[2]), str(d[3])) for d in disclosed)
+        out.append(docs.PersonNotice(ref, name, lines, events))
     return out
 
 

@@ -1,0 +1,1 @@
+"""Set-based standardizers (addresses, names, TINs) that generate DuckDB SQL."""
