@@ -53,7 +53,8 @@ def install(engine: Engine) -> None:
     engine.execute(_DDL, label="incident schema")
 
 
-def _people(engine: Engine, audit_id: str) -> list[docs.PersonNotice]:
+def _people(engine: Engine, audit_id: str, key: bytes) -> list[docs.PersonNotice]:
+    """Affected persons, each named on the documents by the prefix of their ledger commitment."""
     rows = engine.fetchall(
         """SELECT f.matched_tin, any_value(p.first_name), any_value(p.middle_name), any_value(p.last_name),
                   any_value(p.name_suffix), any_value(ca.street), any_value(ca.city), any_value(ca.state),
@@ -72,7 +73,7 @@ def _people(engine: Engine, audit_id: str) -> list[docs.PersonNotice]:
     for tin, first, middle, last, suffix, street, city, state, zip_, disclosed in rows:
         name = " ".join(str(x) for x in (first, middle, last, suffix) if x)
         lines = tuple(x for x in (street, f"{city or ''}, {state or ''} {zip_ or ''}".strip(", ")) if x)
-        ref = hashlib.sha256(f"person:{tin}".encode()).hexdigest()[:12]
+        ref = ledger.commitment(key, str(tin))[:16]  # keyed: not brute-forceable from the 10^9 TINs
         events = tuple((str(d[0]), str(d[1]), str(d[2]), str(d[3])) for d in disclosed)
         out.append(docs.PersonNotice(ref, name, lines, events))
     return out
@@ -112,7 +113,7 @@ def build_data(engine: Engine, audit_id: str, incident_id: str, keys: ledger.Key
         discovered_on=str(created.date() if created else dt.date.today()), how_discovered=how,
         data_elements=("last known address",), records=int(records), persons=int(persons),
         counts_by_reason=tuple(audit.by_reason.items()), funnel=tuple(funnel), request_ids=request_ids,
-        ledger_checkpoint=cp.note, persons_notices=tuple(_people(engine, audit_id)))
+        ledger_checkpoint=cp.note, persons_notices=tuple(_people(engine, audit_id, keys.commitment_key)))
 
 
 def open_incident(engine: Engine, home: Path, audit_id: str, keys: ledger.Keys, *,

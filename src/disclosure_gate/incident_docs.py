@@ -188,16 +188,6 @@ def write_report_json(data: IncidentData, path: PathArg) -> Path:
     return _atomic_write(path, text.encode("utf-8"))
 
 
-# -- HTML report
-
-
-def _chart_items(items: Sequence[tuple[str, int]]) -> list[tuple[str, int]]:
-    if len(items) <= _MAX_CHART_BARS:
-        return list(items)
-    head, rest = list(items[: _MAX_CHART_BARS - 1]), items[_MAX_CHART_BARS - 1 :]
-    return [*head, (f"other ({len(rest)} reasons)", sum(n for _, n in rest))]
-
-
 def _barh(ax: Any, items: Sequence[tuple[str, int]], title: str, color: str) -> None:
     ax.set_title(title, fontsize=11, loc="left")
     if not items:
@@ -223,7 +213,9 @@ def _barh(ax: Any, items: Sequence[tuple[str, int]], title: str, color: str) -> 
 def _chart_png(data: IncidentData) -> bytes:
     """Funnel and reasons side by side, as PNG. The object API needs no pyplot and no global backend."""
     figure = _require("matplotlib.figure")
-    reasons = _chart_items(data.counts_by_reason)
+    reasons, cap = list(data.counts_by_reason), _MAX_CHART_BARS - 1
+    if len(reasons) > _MAX_CHART_BARS:
+        reasons = [*reasons[:cap], (f"other ({len(reasons) - cap} reasons)", sum(n for _, n in reasons[cap:]))]
     rows = max(len(data.funnel), len(reasons), 2)
     fig = figure.Figure(figsize=(11, 1.2 + 0.38 * rows), dpi=100, layout="constrained")
     ax_funnel, ax_reasons = fig.subplots(1, 2)
@@ -294,31 +286,29 @@ def write_report_html(data: IncidentData, path: PathArg) -> Path:
     return _atomic_write(path, "".join(out).encode("utf-8"))
 
 
-# -- PDF plumbing
-
-
 class _Pdf:
-    """An fpdf2 document (US Letter, mm) with DejaVu fonts and a glyph-coverage check (composition, not a
-    subclass: fpdf is imported lazily and untyped).
-
-    cell()/multi_cell() cost ~0.2 ms a line and text() ~0.03 ms, so lines are wrapped here (with cached word
-    widths), drawn with text() and paginated by hand: 10,000 letters render in about 20 s, not 2 minutes.
-    """
+    """An fpdf2 document (US Letter, mm) with DejaVu fonts and a glyph-coverage check. Composition, as fpdf is
+    imported lazily and untyped. cell()/multi_cell() cost ~0.2 ms a line, text() ~0.03 ms: lines are wrapped
+    here (cached word widths), drawn with text() and paginated by hand (10,000 letters: ~20 s, not ~2 min)."""
 
     def __init__(self, title: str, author: str, fallback_fonts: Sequence[PathArg] = ()) -> None:
         fpdf = _require("fpdf")
         ttf = Path(_require("matplotlib").get_data_path()) / "fonts" / "ttf"
-        pdf = fpdf.FPDF(orientation="P", unit="mm", format="Letter")
+        self.pdf = pdf = fpdf.FPDF(orientation="P", unit="mm", format="Letter")
         pdf.set_margins(25, 20, 25)
         pdf.set_auto_page_break(True, margin=22)
-        pdf.add_font("dejavu", "", str(ttf / "DejaVuSans.ttf"))
-        pdf.add_font("dejavu", "B", str(ttf / "DejaVuSans-Bold.ttf"))
-        pdf.add_font("dejavumono", "", str(ttf / "DejaVuSansMono.ttf"))
         extra: set[int] = set()
         families = [f"fallback{i}" for i in range(len(fallback_fonts))]
-        for family, font in zip(families, fallback_fonts, strict=True):
-            pdf.add_font(family, "", str(font))
-            extra |= set(pdf.fonts[family].cmap)
+        try:
+            pdf.add_font("dejavu", "", str(ttf / "DejaVuSans.ttf"))
+            pdf.add_font("dejavu", "B", str(ttf / "DejaVuSans-Bold.ttf"))
+            pdf.add_font("dejavumono", "", str(ttf / "DejaVuSansMono.ttf"))
+            for family, font in zip(families, fallback_fonts, strict=True):
+                pdf.add_font(family, "", str(font))
+                extra |= set(pdf.fonts[family].cmap)
+        except BaseException:
+            self.close()
+            raise
         if families:
             pdf.set_fallback_fonts(families, exact_match=False)
         self.coverage = {"": set(pdf.fonts["dejavu"].cmap) | extra, "B": set(pdf.fonts["dejavuB"].cmap) | extra,
@@ -327,9 +317,20 @@ class _Pdf:
         pdf.set_title(_clean(title))
         pdf.set_author(_clean(author))
         pdf.set_creator("disclosure-gate")
-        self.pdf = pdf
         self._wrapped: dict[tuple[str, str, float, float], list[str]] = {}
         self._widths: dict[tuple[str, str, float], float] = {}
+
+    def __enter__(self) -> _Pdf:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Close the font files fpdf2 keeps open (else: ResourceWarning when the document is collected)."""
+        for font in self.pdf.fonts.values():
+            with contextlib.suppress(Exception):
+                font.close()
 
     def t(self, text: str, where: str, style: str = "", raw: bool = False) -> str:
         """Clean ``text`` (unless ``raw``) and check every character has a glyph. Errors name ``where`` only."""
@@ -433,9 +434,6 @@ def _issued(issued_on: str | None) -> str:
     return _human_date(issued_on or dt.date.today().isoformat())
 
 
-# -- recall notice
-
-
 def _id_rows(doc: _Pdf, ids: Sequence[str], size: float) -> None:
     """Request IDs, numbered, in as many monospaced columns as fit; rows flow across pages."""
     pdf = doc.pdf
@@ -457,7 +455,13 @@ def write_recall_notice(
 ) -> Path:
     """The recall notice to the recipient: why, what to destroy (every request_id), and a certification block."""
     _check(data)
-    doc = _Pdf(f"Recall notice - incident {data.incident_id}", data.agency)
+    with _Pdf(f"Recall notice - incident {data.incident_id}", data.agency) as doc:
+        _render_recall(doc, data, issued_on, contact)
+        payload = doc.bytes()
+    return _atomic_write(path_pdf, payload)
+
+
+def _render_recall(doc: _Pdf, data: IncidentData, issued_on: str | None, contact: str | None) -> None:
     pdf, t = doc.pdf, doc.t
     incident, agency = t(data.incident_id, "incident_id"), t(data.agency, "agency")
     recipient, agreement = t(data.recipient, "recipient"), t(data.agreement_id, "agreement_id")
@@ -532,10 +536,6 @@ def write_recall_notice(
         pdf.cell(0, 12, "_" * 52, new_x="LMARGIN", new_y="NEXT")
     pdf.ln(6)
     doc.para("Return this page, signed, to the contact point named in the notice.", size=9)
-    return _atomic_write(path_pdf, doc.bytes())
-
-
-# -- letters
 
 
 def write_letters_pdf(
@@ -550,7 +550,13 @@ def write_letters_pdf(
     _check(data)
     if not data.persons_notices:
         raise InputError("no persons to write letters to", column="persons_notices")
-    doc = _Pdf(f"Notices to affected persons - incident {data.incident_id}", data.agency, fallback_fonts)
+    with _Pdf(f"Notices to affected persons - incident {data.incident_id}", data.agency, fallback_fonts) as doc:
+        _render_letters(doc, data, issued_on, contact)
+        payload = doc.bytes()
+    return _atomic_write(path, payload)
+
+
+def _render_letters(doc: _Pdf, data: IncidentData, issued_on: str | None, contact: str | None) -> None:
     pdf, t = doc.pdf, doc.t
     incident, agency = t(data.incident_id, "incident_id"), t(data.agency, "agency")
     recipient, agreement = t(data.recipient, "recipient"), t(data.agreement_id, "agreement_id")
@@ -627,4 +633,3 @@ def write_letters_pdf(
         doc.para("Sincerely,", after=0)
         doc.para(agency)
         state["done"] = True
-    return _atomic_write(path, doc.bytes())
