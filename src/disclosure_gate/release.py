@@ -32,6 +32,7 @@ from .batches import get_batch
 from .decide import get_run
 from .engine import Engine
 from .errors import AuthorizationError, ConflictError, IntegrityError, NotFoundError, StateError
+from .intake import file_sha256
 from .ledger import note
 from .ledger import store as ledger
 from .users import require_role
@@ -160,14 +161,6 @@ def approve(engine: Engine, home: Path, package_id: str, user: str, *, dry_run: 
     return get_package(engine, package_id)
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as fh:
-        while chunk := fh.read(1 << 20):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def neutralise_sql(expr: str) -> str:
     """CSV-injection defence: prefix cells starting with = + - @ tab or CR with a quote."""
     return (f"CASE WHEN left({expr}, 1) IN ('=', '+', '-', '@', chr(9), chr(13)) "
@@ -200,7 +193,7 @@ def build_manifest(engine: Engine, pkg: Package, folder: Path, keys: ledger.Keys
         "statutory_authority": agreement.statutory_authority, "batch_id": pkg.batch_id, "run_id": pkg.run_id,
         "policy": f"{run[0]}@sha256:{run[1]}", "decided_on": str(run[2]), "fields": ["request_id", *pkg.fields],
         "rows": pkg.rows, "prepared_by": pkg.prepared_by, "approved_by": pkg.approved_by,
-        "files": {name: _sha256(folder / name) for name in ("data.csv", "data.parquet")},
+        "files": {name: file_sha256(folder / name) for name in ("data.csv", "data.parquet")},
         "ledger": {"origin": keys.origin, "checkpoint": cp.note, "covers_entries_below": cp.size},
     }
     return json.dumps(body, indent=2, sort_keys=True) + "\n"
@@ -294,7 +287,7 @@ def verify_package(folder: Path, verifier: note.Verifier) -> VerifiedPackage:
         raise IntegrityError("the completion marker does not match the manifest")
     manifest = json.loads(manifest_text)
     for name, digest in manifest["files"].items():
-        if _sha256(folder / name) != digest:
+        if file_sha256(folder / name) != digest:
             raise IntegrityError(f"{name} does not match the manifest's hash")
     import pyarrow.parquet as pq
 
