@@ -180,6 +180,15 @@ INSUFFICIENT = [
 def test_insufficient(eng: Engine, text: str, why: str) -> None:
     r = one(eng, text)
     assert r["a_present"] and not r["a_sufficient"], why
+    assert not r["a_placeholder"], "insufficient, not a placeholder: the issue's ADDRESS_INSUFFICIENT cases"
+
+
+@pytest.mark.parametrize("text", ["2392 SOUTH FRONT AVENUE, Springfield IL 62704",
+                                  "12 N Front St, Springfield IL 62704", "7 Rear Rd, Springfield IL 62704"])
+def test_unit_words_that_are_street_names(eng: Engine, text: str) -> None:
+    r = one(eng, text)
+    assert r["a_unit"] is None and r["a_unit_type"] is None
+    assert r["a_street_name"] in ("FRONT", "REAR") and r["a_suffix"] in ("AVE", "ST", "RD")
 
 
 NO_ZIP = "123 Main St Springfield IL"
@@ -196,7 +205,8 @@ PLACEHOLDERS = [
     "Don't Care 12345", "UNKNOWN", "N/A", "Failed to Provide", "00000", "NA NA", "Unknown Address 90210",
     "XXXXX", "none, none, XX 00000", "?", "----", "No Fixed Abode", "Homeless", "TBD, Austin TX 78701",
     "Refused", "Not Provided", "Same as above", "123456789", "0 Main St, Springfield IL 62704",
-    "1 Unknown Rd, Springfield IL 62704", "123 Any St, Anytown, IL 62704", "99999", "62704",
+    "1 Unknown Rd, Springfield IL 62704", "123 Any St, Anytown, IL 62704", "99999",
+    "NO DATA", "X", "BLANK X",
     "123 Main St, Springfield IL 00000", "unknown unknown 11111", "NULL", "test test",
     "123456 Main St, Springfield IL 62704", "Main St, Springfield IL 12345",
 ]

@@ -80,7 +80,9 @@ Placeholder rules (``a_placeholder``; any one flags a present address)
       run of one repeated letter (``XX``), or has no letter at all. This covers
       ``Don't Care 12345``, ``UNKNOWN``, ``N/A``, ``Failed to Provide``, ``NA NA``,
       ``00000``, ``XXXXX``, ``----``, ``?``, ``Unknown Address 90210``, ``none, none,
-      XX 00000`` and any text with no letters (``62704``).
+      XX 00000`` and any text with no letters or digits (``----``, ``?``). Digits
+      alone are not a placeholder by this rule: a real ZIP alone (``62704``) is an
+      insufficient address, while ``00000`` and ``12345`` are caught by rule Z.
     * S/C: the street name, or the city, consists only of vocabulary words or
       letter runs of 3+ and at least one is a *strong* word (``UNKNOWN``, ``NONE``,
       ``TEST``, ``ANY``...). Decision: ``1 Unknown Rd``, ``123 Any St`` and
@@ -583,7 +585,8 @@ def _placeholder_sql() -> str:
     seq = ("CASE WHEN length(_num_raw) >= 6 THEN contains('01234567890', _num_raw) "
            "OR contains('9876543210', _num_raw) ELSE false END")
     return f"""a_present AND (
-      regexp_matches(_resid, {_rx(f"^(?:{R.all_junk_pattern()})$")})
+      coalesce(regexp_matches(_resid, {_rx(f"^(?:{R.all_junk_pattern()})$")})
+               AND NOT (_z5 IS NOT NULL AND regexp_full_match(coalesce(_resid, ''), '[0-9 ]*')), false)
       OR {vocab_name('a_street_name')} OR {vocab_name('_city')}
       OR coalesce(regexp_matches(_num_raw, '^0+$'), false)
       OR coalesce(regexp_matches(_box_raw, '^0+$'), false)

@@ -157,6 +157,10 @@ def state_alt() -> str:
 
 
 UNIT_ID = r"[A-Z0-9][A-Z0-9-]*"
+#: A unit id at the end of a street line must hold a digit or be a single letter (4, 4B, B2, 12-A, B).
+#: Otherwise designators that double as street words (FRONT, REAR, SIDE, LOBBY) would swallow the
+#: suffix: "2392 SOUTH FRONT AVENUE" is S FRONT AVE, not street SOUTH, unit FRONT AVENUE.
+UNIT_ID_TAIL = r"(?:[A-Z]{0,2}\d[A-Z0-9-]*|[A-Z])"
 PO_KW = r"(?:P ?O ?BOX|P ?O ?BX|POB|POST OFFICE BOX|POST OFFICE|POST BOX|LOCK ?BOX)"
 PO_BARE_KW = r"(?:BOX|BX|DRAWER|CALLER|FIRM CALLER)"
 RR_KW = r"(?:RR|R R|RFD|R F D|RURAL ROUTE|RURAL RTE|RURAL RT|RURAL FREE DELIVERY|RURAL DELIVERY)"
@@ -198,8 +202,8 @@ def unit_tail_pattern() -> str:
     Groups: all, utype, hash, uid, utype2, uid2.
     """
     optional = unit_alt(list(UNIT_ID_OPTIONAL) + unit_tokens(requires_id=False))
-    return (rf"( (?:({unit_alt()})(?: #)?|(#)) ({UNIT_ID}(?: [A-Z])?)"
-            rf"| ({optional})(?: #)?(?: ({UNIT_ID}))?)$")
+    return (rf"( (?:({unit_alt()})(?: #)?|(#)) ({UNIT_ID_TAIL}(?: [A-Z])?)"
+            rf"| ({optional})(?: #)?(?: ({UNIT_ID_TAIL}))?)$")
 
 
 UNIT_TAIL_GROUPS = ["all", "utype", "hash", "uid", "utype2", "uid2"]
