@@ -18,6 +18,8 @@ PERSONS = """tin,first_name,middle_name,last_name,name_suffix,dob,protected
 100100005,MARIA,,PEREZ,,1970-01-01,false
 100100006,MARIA,,PEREZ,,1988-03-03,false
 100100007,ZED,,QUIGLEY,,1985-09-09,true
+100100008,PAT,,OTHER,,1970-01-01,false
+100100009,PEDRO,,IBARRA,,1952-03-31,false
 """
 ADDRESSES = """tin,street,city,state,zip,valid_from,valid_to
 100100001,7252 N 15TH PKWY APT 102,BLAIRSTOWN,NJ,07825,2020-01-01,
@@ -29,6 +31,8 @@ ADDRESSES = """tin,street,city,state,zip,valid_from,valid_to
 100100005,9 ELM ST APT 1,SPRINGFIELD,IL,62704,2012-01-01,
 100100006,9 ELM ST APT 2,SPRINGFIELD,IL,62704,2012-01-01,
 100100007,1 LAKE DR,SPRINGFIELD,IL,62704,2010-01-01,
+100100008,5 BEACH ST,POWDER SPRINGS,GA,30127,2010-01-01,
+100100009,24838 PEACH ST,POWDER SPRINGS,GA,30127,2010-01-01,
 """
 MANIFEST = """agreement: AGR-T
 requesting_official: Director
@@ -72,6 +76,10 @@ CASES = [
     ("notin_dob_conflict", "Maria", "Perez", "", "1999-12-12", "9 Elm St Apt 2, Springfield IL 62704",
      "DENY", "NO_MATCH"),
     ("protected", "Zed", "Quigley", "100100007", "", "1 Lake Dr, Springfield IL 62704", "DENY", "PROTECTED_RECORD"),
+    ("one_letter_other_real_street", "Pedro", "Ibarra", "100100009", "", "24838 Beach St, Powder Springs GA 30127",
+     "DENY", "ADDRESS_NOT_ON_FILE"),
+    ("one_letter_typo", "Pedro", "Ibarra", "100100009", "", "24838 Peahc St, Powder Springs GA 30127",
+     "DISCLOSE", ""),
     ("tin_not_on_file", "Ann", "Smith", "123-45-6789", "", "400 Washington Ave, Chicago IL 60601", "DENY", "NO_MATCH"),
 ]
 

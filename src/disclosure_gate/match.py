@@ -19,7 +19,9 @@ Pure functions build the SQL; :func:`compute_facts` runs it through the engine.
   the matched person (current, or ended within the lookback) after
   standardization: same kind, same primary number, same ZIP (or city and
   state), street name equal or one edit apart in its letters (two for long
-  names; digits must match exactly), no conflicting suffix or directional. The unit is compared separately.
+  names; digits must match exactly; and never when the requested name is
+  itself a street name on file, since BEACH for PEACH is another street), no
+  conflicting suffix or directional. The unit is compared separately.
 * **Batch hygiene**: a person matched twice in a batch is decided once (later
   rows are ``duplicate``); an address requested for more than N people is
   ``shared_by_many``.
@@ -39,6 +41,9 @@ from .engine import Engine
 from .standardize import address, names, tin
 
 STREET_NAME_TYPO_MIN_LEN = 4
+#: Every street name on file (built at records load): typo tolerance never applies to these.
+STREET_NAMES_SQL = ("CREATE OR REPLACE TABLE c_street_names AS SELECT DISTINCT a_street_name AS name "
+                    "FROM c_address WHERE a_street_name IS NOT NULL")
 SURNAME_JW = 0.92
 FIRST_JW = 0.90
 FIRST_CONFLICT_JW = 0.80
@@ -89,7 +94,9 @@ def street_match(r: str = "r", ca: str = "ca") -> str:
     # Typos are tolerated in letters only: 15TH and 55TH, or COUNTY RD 12 and 13, are different streets.
     same_digits = (f"regexp_replace({r}.a_street_name, '[^0-9]', '', 'g') = "
                    f"regexp_replace({ca}.a_street_name, '[^0-9]', '', 'g')")
-    name_ok = (f"({r}.a_street_name = {ca}.a_street_name OR ({same_digits} AND ("
+    # And only when the requested name is not itself a street name the custodian knows: BEACH for
+    # PEACH, HILL for MILL or BRIDGE for RIDGE are other real streets, not typos.
+    name_ok = (f"({r}.a_street_name = {ca}.a_street_name OR (NOT {r}.a_street_known AND {same_digits} AND ("
                f"({shortest} >= {STREET_NAME_TYPO_MIN_LEN} AND {dl} <= 1) OR ({shortest} >= 8 AND {dl} <= 2))))")
     return (f"({r}.a_street_key = {ca}.a_street_key OR ({name_ok} AND {compatible('a_suffix')} "
             f"AND {compatible('a_predir')} AND {compatible('a_postdir')}))")
@@ -303,7 +310,12 @@ def compute_facts(engine: Engine, p: MatchParams, progress: Callable[[str], None
         body = sql if inspect else f"SELECT * FROM ({_EMPTY[table]}) WHERE false"
         engine.execute(f"CREATE OR REPLACE TEMP TABLE {table} AS {body}", label=label)
 
-    engine.execute(f"CREATE OR REPLACE TEMP TABLE p_req AS {request_std_sql(p)}", label="standardize")
+    if inspect and not engine.table_exists("c_street_names"):
+        engine.execute(STREET_NAMES_SQL, label="street names")
+    known = ("k.name IS NOT NULL", "LEFT JOIN c_street_names k ON k.name = q.a_street_name") if inspect \
+        else ("false", "")
+    engine.execute(f"CREATE OR REPLACE TEMP TABLE p_req AS SELECT q.*, {known[0]} AS a_street_known "
+                   f"FROM ({request_std_sql(p)}) q {known[1]}", label="standardize")
     step("standardize")
     make("p_tin", tin_path_sql(p), "tin path")
     step("tin")

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from . import match
 from .engine import Engine
 from .intake import TableIntake, TableSpec, load_table, require_all, require_rows
 from .standardize import address, names
@@ -129,6 +130,7 @@ def load_records(engine: Engine, persons_path: Path, addresses_path: Path, *, dr
             engine.execute("DROP TABLE IF EXISTS c_address", label="swap")
             engine.execute("ALTER TABLE stg_person RENAME TO c_person", label="swap")
             engine.execute("ALTER TABLE stg_address RENAME TO c_address", label="swap")
+            engine.execute(match.STREET_NAMES_SQL, label="street names")
             engine.execute("UPDATE snapshots SET is_current = false", label="snapshot")
             engine.execute(
                 "INSERT OR REPLACE INTO snapshots VALUES (?, ?, ?, ?, ?, ?, true)",
