@@ -88,9 +88,9 @@ WITH b AS (
   FROM batches WHERE year(CAST(json_extract_string(manifest, '$.submitted_at') AS DATE)) = ?
 ), d AS (
   SELECT r.batch_id, count(*) FILTER (WHERE dc.decision = 'DISCLOSE') AS disclosures,
-         list(DISTINCT f.matched_tin) FILTER (WHERE dc.decision = 'DISCLOSE' AND f.matched_tin IS NOT NULL) AS tins
+         list(DISTINCT dc.matched_tin) FILTER (WHERE dc.decision = 'DISCLOSE' AND dc.matched_tin IS NOT NULL)
+           AS tins
   FROM runs r JOIN decisions dc USING (run_id)
-  LEFT JOIN row_facts f ON f.batch_id = r.batch_id AND f._row = dc._row
   WHERE r.is_primary GROUP BY r.batch_id
 )
 SELECT coalesce(b.agreement_id, '(none)'), coalesce(b.authority, ''), count(*), sum(b.rows),
@@ -102,7 +102,7 @@ FROM b LEFT JOIN d USING (batch_id) GROUP BY 1, 2 ORDER BY 1, 2
 
 def annual_report(engine: Engine, year: int) -> list[AnnualLine]:
     """Requests, disclosures and persons per agreement and authority for one calendar year."""
-    if not engine.table_exists("row_facts"):
+    if not engine.table_exists("decisions"):
         return []
     lines = []
     for agreement_id, authority, nb, nreq, ndis, npers, purposes in engine.fetchall(

@@ -115,20 +115,18 @@ def replay(engine: Engine, policy: Policy, *, agreement_id: str | None = None, s
                 continue
             agreement = find_agreement(engine, batch.agreement_id)
             req = request_facts(batch, agreement, as_of)
-            inspected = engine.scalar("SELECT inspected FROM batch_facts WHERE batch_id = ?", [batch_id])
-            if policy.unsafe and not inspected:
-                ensure_facts(engine, batch, agreement, inspect=True, progress=None)
+            if policy.unsafe:  # needs the records read and the baseline's own facts
+                ensure_facts(engine, batch, agreement, inspect=True, progress=None, seed=True)
             evaluate_into(engine, str(batch_id), policy, req, "p_replay")
             engine.execute(
-                "INSERT INTO audit_findings SELECT ?, ?, d.run_id, d.request_id, f.matched_tin, d.decision, "
+                "INSERT INTO audit_findings SELECT ?, ?, d.run_id, d.request_id, d.matched_tin, d.decision, "
                 "n.decision, n.reasons, ?, pk.package_id IS NOT NULL, pk.package_id "
                 "FROM decisions d JOIN p_replay n USING (_row) "
-                "LEFT JOIN row_facts f ON f.batch_id = ? AND f._row = d._row "
                 "LEFT JOIN (SELECT pr.request_id, p.package_id FROM package_rows pr JOIN packages p "
                 "           USING (package_id) WHERE p.run_id = ? AND p.state IN ('delivered', 'recalled')) pk "
                 "  ON pk.request_id = d.request_id "
                 "WHERE d.run_id = ? AND d.decision = 'DISCLOSE' AND n.decision <> 'DISCLOSE'",
-                [audit_id, batch_id, as_of, batch_id, run_id, run_id], label="replay findings")
+                [audit_id, batch_id, as_of, run_id, run_id], label="replay findings")
             counts = engine.fetchone("SELECT count(*), count(*) FILTER (WHERE decision = 'DISCLOSE') FROM decisions "
                                      "WHERE run_id = ?", [run_id])
             assert counts is not None
@@ -191,7 +189,7 @@ def import_log(engine: Engine, path: Path, policy: Policy, *, agreement_id: str 
                                          lookback_years=agreement.lookback_years if agreement else 6,
                                          shared_threshold=agreement.shared_address_threshold if agreement else 25)
             try:
-                match.compute_facts(engine, params_m, inspect=True)
+                match.compute_facts(engine, params_m, inspect=True, seed=policy.unsafe)
                 fcols = ", ".join(FACT_COLUMNS)
                 engine.execute(f"INSERT INTO row_facts (batch_id, snapshot_id, _row, request_id, {fcols}) "
                                f"SELECT ?, ?, _row, request_id, {fcols} FROM p_facts",

@@ -71,7 +71,7 @@ _FACTS_DDL = (
 )
 _BATCH_FACTS_DDL = (
     "CREATE TABLE IF NOT EXISTS batch_facts (batch_id VARCHAR, snapshot_id VARCHAR, "
-    "inspected BOOLEAN, created_at TIMESTAMP)"
+    "inspected BOOLEAN, created_at TIMESTAMP, seed BOOLEAN)"
 )
 
 
@@ -141,15 +141,21 @@ def get_run(engine: Engine, batch_id: str, policy_id: str | None = None) -> Run:
 
 
 def ensure_facts(engine: Engine, batch: Batch, agreement: Agreement | None, inspect: bool,
-                  progress: Callable[[str], None] | None) -> None:
+                 progress: Callable[[str], None] | None, *, seed: bool = False) -> None:
+    """Compute and store the batch's row facts unless the stored ones already suffice.
+
+    ``inspect``: custodian records must have been read; ``seed``: the 2025
+    baseline's own facts are needed (unsafe policies only).
+    """
     engine.execute(_FACTS_DDL, label="schema")
     engine.execute(_BATCH_FACTS_DDL, label="schema")
+    engine.execute("ALTER TABLE batch_facts ADD COLUMN IF NOT EXISTS seed BOOLEAN", label="schema")
     snap = current_snapshot(engine)
     if inspect and snap is None:
         raise StateError("no custodian records loaded: run 'dgate records load' first")
-    have = engine.fetchone("SELECT inspected FROM batch_facts WHERE batch_id = ? AND "
+    have = engine.fetchone("SELECT inspected, coalesce(seed, true) FROM batch_facts WHERE batch_id = ? AND "
                            "snapshot_id IS NOT DISTINCT FROM ?", [batch.batch_id, snap])
-    if have is not None and (bool(have[0]) or not inspect):
+    if have is not None and (bool(have[0]) or not inspect) and (bool(have[1]) or not seed):
         return
     params = match.MatchParams(
         batch_id=batch.batch_id, address_style=batch.address_style,
@@ -157,7 +163,7 @@ def ensure_facts(engine: Engine, batch: Batch, agreement: Agreement | None, insp
         lookback_years=agreement.lookback_years if agreement else 6,
         shared_threshold=agreement.shared_address_threshold if agreement else 25)
     try:
-        match.compute_facts(engine, params, progress, inspect=inspect)
+        match.compute_facts(engine, params, progress, inspect=inspect, seed=seed)
         cols = ", ".join(FACT_COLUMNS)
         with engine.transaction():
             engine.execute("DELETE FROM row_facts WHERE batch_id = ?", [batch.batch_id])
@@ -165,9 +171,9 @@ def ensure_facts(engine: Engine, batch: Batch, agreement: Agreement | None, insp
             engine.execute(f"INSERT INTO row_facts (batch_id, snapshot_id, _row, request_id, {cols}) "
                            f"SELECT ?, ?, _row, request_id, {cols} FROM p_facts ORDER BY _row",
                            [batch.batch_id, snap], label="store facts")
-            engine.execute("INSERT INTO batch_facts VALUES (?, ?, ?, ?)",
-                           [batch.batch_id, snap, inspect,
-                            dt.datetime.now(dt.UTC).replace(tzinfo=None)], label="store facts")
+            engine.execute("INSERT INTO batch_facts VALUES (?, ?, ?, ?, ?)",
+                           [batch.batch_id, snap, inspect, dt.datetime.now(dt.UTC).replace(tzinfo=None),
+                            seed], label="store facts")
     finally:
         match.drop_temp(engine)
 
@@ -177,7 +183,8 @@ def vector_sql(batch_id: str) -> str:
     for fact, (col, default) in ROW_FACTS.items():
         lit = f"'{default}'" if isinstance(default, str) else ("true" if default else "false")
         parts.append(f"coalesce({col}, {lit}) AS {fact}")
-    return f"SELECT {', '.join(parts)}, _row, request_id, path FROM row_facts WHERE batch_id = '{batch_id}'"
+    return (f"SELECT {', '.join(parts)}, _row, request_id, path, matched_tin FROM row_facts "
+            f"WHERE batch_id = '{batch_id}'")
 
 
 def evaluate_into(engine: Engine, batch_id: str, policy: Policy, req: RequestFacts,
@@ -204,7 +211,7 @@ def evaluate_into(engine: Engine, batch_id: str, policy: Policy, req: RequestFac
     engine.execute(
         f"CREATE OR REPLACE TEMP TABLE {target} AS SELECT v._row, v.request_id, o.decision, o.reasons, "
         f"CASE WHEN v.{identity} IN ('confirmed', 'low_confidence') THEN v.path ELSE 'NONE' END "
-        f"AS match_basis FROM p_vec_rows v JOIN p_outcomes o ON {on}", label="join outcomes")
+        f"AS match_basis, v.matched_tin FROM p_vec_rows v JOIN p_outcomes o ON {on}", label="join outcomes")
     n = int(engine.scalar(f"SELECT count(*) FROM {target}"))
     total = int(engine.scalar("SELECT count(*) FROM p_vec_rows"))
     if n != total:  # every row must have exactly one outcome
@@ -249,7 +256,8 @@ def process_batch(engine: Engine, batch_id: str, policy: Policy, *, as_of: dt.da
         return run
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
-    ensure_facts(engine, batch, agreement, inspect=req.lawful or policy.unsafe, progress=progress)
+    ensure_facts(engine, batch, agreement, inspect=req.lawful or policy.unsafe, progress=progress,
+                 seed=policy.unsafe)
     timings["facts"] = time.perf_counter() - t0
     t1 = time.perf_counter()
     vectors = evaluate_into(engine, batch_id, policy, req, "p_decided")
@@ -265,7 +273,7 @@ def process_batch(engine: Engine, batch_id: str, policy: Policy, *, as_of: dt.da
                  dt.datetime.now(dt.UTC).replace(tzinfo=None), batch.rows, primary and not policy.unsafe],
                 label="store run")
             engine.execute(
-                "INSERT INTO decisions SELECT ?, _row, request_id, decision, reasons, match_basis "
+                "INSERT INTO decisions SELECT ?, _row, request_id, decision, reasons, match_basis, matched_tin "
                 "FROM p_decided ORDER BY _row", [run.run_id], label="store decisions")
             if on_store is not None:
                 on_store(engine, run, "p_decided")

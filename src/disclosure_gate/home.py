@@ -45,7 +45,8 @@ _DDL = [
         created_at TIMESTAMP NOT NULL, rows BIGINT NOT NULL, is_primary BOOLEAN NOT NULL)""",
     """CREATE TABLE IF NOT EXISTS decisions (
         run_id VARCHAR, _row BIGINT, request_id VARCHAR, decision VARCHAR, reasons VARCHAR,
-        match_basis VARCHAR)""",
+        match_basis VARCHAR, matched_tin VARCHAR)""",
+    "ALTER TABLE decisions ADD COLUMN IF NOT EXISTS matched_tin VARCHAR",
     """CREATE TABLE IF NOT EXISTS policies (
         id VARCHAR PRIMARY KEY, sha256 VARCHAR NOT NULL, body VARCHAR NOT NULL,
         added_at TIMESTAMP NOT NULL)""",

@@ -122,11 +122,10 @@ def prepare(engine: Engine, home: Path, batch_id: str, user: str, *, dry_run: bo
                        None, None), False
     with engine.transaction():
         engine.execute(
-            f"INSERT INTO package_rows SELECT ?, d._row, d.request_id, f.matched_tin, {cols} "
-            "FROM decisions d JOIN row_facts f ON f.batch_id = ? AND f._row = d._row "
-            "JOIN c_address ca ON ca.tin = f.matched_tin AND ca.is_last_known "
+            f"INSERT INTO package_rows SELECT ?, d._row, d.request_id, d.matched_tin, {cols} "
+            "FROM decisions d JOIN c_address ca ON ca.tin = d.matched_tin AND ca.is_last_known "
             "WHERE d.run_id = ? AND d.decision = 'DISCLOSE' ORDER BY d._row",
-            [package_id, batch_id, run.run_id], label="package rows")
+            [package_id, run.run_id], label="package rows")
         n = int(engine.scalar("SELECT count(*) FROM package_rows WHERE package_id = ?", [package_id]))
         expected = int(engine.scalar("SELECT count(*) FROM decisions WHERE run_id = ? AND decision = 'DISCLOSE'",
                                      [run.run_id]))

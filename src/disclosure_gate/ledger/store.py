@@ -240,9 +240,8 @@ def source_sql(run_id_param: bool = True) -> str:
     return f"""
 SELECT row_number() OVER (PARTITION BY d.run_id ORDER BY d._row) AS rn, d.run_id, r.batch_id, b.agreement_id,
        d.request_id, d.decision, d.reasons, d.match_basis, r.policy_id || '@sha256:' || r.policy_sha256 AS policy,
-       CAST(r.as_of AS VARCHAR) AS as_of, f.matched_tin
+       CAST(r.as_of AS VARCHAR) AS as_of, d.matched_tin
 FROM decisions d JOIN runs r USING (run_id) JOIN batches b ON b.batch_id = r.batch_id
-LEFT JOIN row_facts f ON f.batch_id = r.batch_id AND f._row = d._row
 WHERE {where}
 """
 
