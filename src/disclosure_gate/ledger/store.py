@@ -220,17 +220,19 @@ def decision_body_sql(base: str, source: str = "p_ledger_src s") -> str:
     """Decision entry bodies from ``source`` (alias ``s``, see :func:`source_sql`).
 
     ``base`` is an SQL expression for the run's first ledger index. Parameters: $ipad, $opad.
+    The subject commitment is computed once per row (it costs two SHA-256 calls).
     """
     subject = commitment_sql("s.matched_tin")
     return f"""
-SELECT {base} + s.rn - 1 AS idx, s.request_id, s.run_id, {subject} AS subject,
-  json_object('v', {ENTRY_VERSION}, 'idx', {base} + s.rn - 1, 'type', 'decision',
-              'run', s.run_id, 'batch', s.batch_id, 'agreement', s.agreement_id,
-              'request_id', s.request_id, 'decision', s.decision,
-              'reasons', list_filter(string_split(s.reasons, ';'), lambda x: x <> ''),
-              'match_basis', s.match_basis, 'policy', s.policy, 'as_of', s.as_of,
-              'subject', {subject})::VARCHAR AS body
-FROM {source}
+WITH c AS MATERIALIZED (SELECT s.*, {base} + s.rn - 1 AS idx, {subject} AS subject FROM {source})
+SELECT c.idx, c.request_id, c.run_id, c.subject,
+  json_object('v', {ENTRY_VERSION}, 'idx', c.idx, 'type', 'decision',
+              'run', c.run_id, 'batch', c.batch_id, 'agreement', c.agreement_id,
+              'request_id', c.request_id, 'decision', c.decision,
+              'reasons', list_filter(string_split(c.reasons, ';'), lambda x: x <> ''),
+              'match_basis', c.match_basis, 'policy', c.policy, 'as_of', c.as_of,
+              'subject', c.subject)::VARCHAR AS body
+FROM c
 """
 
 

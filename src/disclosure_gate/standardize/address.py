@@ -103,6 +103,15 @@ active ZIP in ``ref_zip``; ``a_zip_state_ok`` compares with the ZIP's state (fal
 for an unknown ZIP with a state). Structured ZIPs are taken from the first run of
 5 (+4) digits; a 4-digit ZIP that lost its leading zero is *not* padded.
 
+Consuming the SELECT
+    Materialize it (``CREATE TABLE ... AS``, or join it to the source and materialize,
+    as ``records`` and ``match`` do). Do **not** put an aggregate directly over it
+    (``SELECT count(a_street_key) FROM (address_sql(...))``): with DuckDB 2.0's
+    ``partial_aggregate_pushdown`` and CTE inlining, planning and execution grow
+    exponentially with the depth of the projection chain (minutes for one row).
+    Aggregate over the materialized table, or wrap the statement as
+    ``SELECT * FROM (...) OFFSET 0``, which acts as a barrier.
+
 Known limitations (for the matching stage)
     * Without a ZIP or comma, a trailing two-letter word that is a state code is
       read as the state (``123 Oak CT`` -> state CT, no suffix).

@@ -7,6 +7,22 @@ here into RE2 alternations and ``CASE`` maps that are embedded in the generated
 SQL (a regex scan is far cheaper per row than a join for "is this token one of
 these 549 suffixes?").
 
+Files (``token`` is always upper-case ASCII words):
+
+* ``address_street_suffix.csv`` (token, abbr): USPS Pub 28 Appendix C1, every
+  primary name, common abbreviation and standard abbreviation.
+* ``address_unit_designator.csv`` (token, abbr, requires_id Y/N): Pub 28 C2 plus a
+  few common misspellings (APPT, BLDNG, FLR).
+* ``address_directional.csv``, ``address_state.csv`` (token, abbr): directionals;
+  states, DC, territories and military AA/AE/AP by name, USPS code and a few
+  traditional abbreviations (CALIF, MASS, TEX...).
+* ``address_placeholder_vocab.csv`` (token, strength): words of placeholder text;
+  ``strong`` words can alone mark a street or city name as a placeholder, ``filler``
+  words only count together with others.
+* ``address_city_abbrev.csv`` (token, expansion, position): city-word expansions;
+  ``any`` applies to cities, ``name`` to cities and (when another word follows) street
+  names, ``first`` to the first of two or more city words.
+
 Everything in this module is a pure function of the packaged data; nothing here
 touches a database.
 """
@@ -125,8 +141,6 @@ def alt(tokens: Iterable[str]) -> str:
     return "(?:" + "|".join(re.escape(t).replace("\\ ", " ") for t in uniq) + ")"
 
 
-def in_list(tokens: Iterable[str]) -> str:
-    return "(" + ", ".join(lit(t) for t in sorted(set(tokens))) + ")"
 
 
 def case_map(expr: str, mapping: Sequence[tuple[str, str]], default: str) -> str:
@@ -134,9 +148,6 @@ def case_map(expr: str, mapping: Sequence[tuple[str, str]], default: str) -> str
     return f"CASE {expr} {whens} ELSE {default} END"
 
 
-def rx(pattern: str) -> str:
-    """A regex as a SQL literal (DuckDB string literals keep backslashes as-is)."""
-    return lit(pattern)
 
 
 # -- regex pieces -----------------------------------------------------------------------
@@ -152,8 +163,6 @@ def unit_alt(tokens: Iterable[str] | None = None) -> str:
     return alt(unit_tokens() if tokens is None else tokens)
 
 
-def state_alt() -> str:
-    return alt(t for t, _ in state_pairs())
 
 
 UNIT_ID = r"[A-Z0-9][A-Z0-9-]*"
@@ -222,18 +231,8 @@ def bare_unit_pattern() -> str:
 NUMBER_PATTERN = r"^(\d+[A-Z]?(?:-\d+[A-Z]?)*(?: \d+/\d+)?|\d+/\d+)(?: |$)"
 
 
-def street_tail_pattern() -> str:
-    """`` SUFFIX [POSTDIR]`` or `` POSTDIR`` at the end, after at least one word.
-
-    Groups: all, suf, post1, post2.
-    """
-    d = dir_alt()
-    return rf"( ({suffix_alt()})(?: ({d}))?| ({d}))$"
 
 
-def predir_pattern() -> str:
-    """A leading directional followed by at least one more word. Group 1."""
-    return rf"^({dir_alt()}) [^ ]"
 
 
 def glue_pattern() -> str:
