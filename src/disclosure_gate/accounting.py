@@ -15,6 +15,7 @@ from .agreements import find_agreement
 from .engine import Engine
 from .errors import InputError
 from .ledger import store
+from .secret import Secret
 from .standardize.tin import tin_digits
 
 
@@ -32,16 +33,20 @@ class DisclosureRecord:
     proof: dict[str, Any]
 
 
-def normalise_tin(engine: Engine, tin: str) -> str:
-    digits = engine.scalar(f"SELECT {tin_digits('?')}", [tin])
+def normalise_tin(engine: Engine, tin: Secret[str]) -> Secret[str]:
+    digits = engine.scalar(f"SELECT {tin_digits('?')}", [tin.reveal()])
     if not digits or len(str(digits)) != 9 or not str(digits).isdigit():
         raise InputError("TIN must be 9 digits (dashes and spaces allowed)")
-    return str(digits)
+    return Secret(str(digits))
 
 
-def person_accounting(engine: Engine, keys: store.Keys, tin: str) -> list[DisclosureRecord]:
-    """Every disclosure decided about one person, each with an inclusion proof."""
-    subject = store.commitment(keys.commitment_key, normalise_tin(engine, tin))
+def person_accounting(engine: Engine, keys: store.Keys, tin: Secret[str]) -> list[DisclosureRecord]:
+    """Every disclosure decided about one person, each with an inclusion proof.
+
+    The TIN stays wrapped in :class:`Secret` so it cannot reach a log line or an
+    error message; only its keyed commitment is used to find the ledger entries.
+    """
+    subject = store.commitment(keys.commitment_key, normalise_tin(engine, tin).reveal())
     store.install(engine)
     rows = engine.fetchall(
         "SELECT e.idx, e.body, r.batch_id, b.manifest FROM ledger_entries e JOIN runs r ON r.run_id = e.run_id "

@@ -16,6 +16,7 @@ from .errors import IntegrityError, NotFoundError
 from .home import Home, open_home
 from .ledger import store
 from .ledger.verify import verify_ledger
+from .secret import Secret
 
 ledger_app = typer.Typer(help="The append-only, verifiable ledger of decisions and events.", no_args_is_help=True)
 accounting_app = typer.Typer(help="Accounting of disclosures (6103(p)(3)).", no_args_is_help=True)
@@ -125,7 +126,7 @@ def person_cmd(tin: Annotated[str, typer.Argument(metavar="TIN")], as_json: Json
                home: HomeOpt = None) -> None:
     """Every disclosure of one person's information, with inclusion proofs."""
     h, keys = _open(home)
-    records = accounting.person_accounting(h.engine, keys, tin)
+    records = accounting.person_accounting(h.engine, keys, Secret(tin))
     h.close()
     if as_json:
         out.print_json(json.dumps([dataclasses.asdict(r) for r in records]))
