@@ -87,9 +87,9 @@ def main() -> None:
 
         timings: dict[str, float] = {}
 
-        def append(engine: object, run: decide.Run, _t: str) -> None:
+        def append(engine: object, run: decide.Run, table: str) -> None:
             t0 = time.perf_counter()
-            ledger.append_decisions(h.engine, run.run_id, keys)
+            ledger.append_decisions(h.engine, run.run_id, keys, source=table)
             timings[run.policy_id] = time.perf_counter() - t0
 
         pol = policy.load_builtin("6103i2")
@@ -111,7 +111,7 @@ def main() -> None:
             cp = ledger.latest_checkpoint(h.engine)
             assert cp is not None
             idx = cp.size // 2
-            bundle = ledger.inclusion_bundle(h.engine, idx, cp)
+            bundle = ledger.inclusion_bundle(h.engine, idx, cp, keys)
             merkle.verify_inclusion(bytes.fromhex(bundle["leaf_hash"]), idx, cp.size,
                                     [bytes.fromhex(p) for p in bundle["proof"]], cp.root)
         ev = reporting.evaluate(h.engine, run, data / "truth.csv")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import json
 import os
 import shutil
 import signal
@@ -12,6 +13,7 @@ import sys
 import time
 from pathlib import Path
 
+import pyarrow as pa
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -64,13 +66,52 @@ def test_pristine_ledger_verifies(home):
     assert report.entries == 14 and report.checkpoints == 1
 
 
+def _all_entries(h, keys) -> list[str]:
+    """Every entry as an overseer receives it: event bodies as stored, decision entries regenerated."""
+    ipad, opad = ledger._pads(keys.commitment_key)
+    decisions = h.engine.fetchall(
+        f"SELECT idx, body FROM ({ledger.decision_entry_sql(ledger.STORED_DECISIONS, ledger.STORED_COLUMNS)})",
+        {"ipad": ipad, "opad": opad})
+    events = h.engine.fetchall("SELECT idx, body FROM ledger_entries WHERE body IS NOT NULL")
+    return [body for _, body in sorted(decisions + events)]
+
+
 def test_every_decision_has_exactly_one_leaf_without_plain_values(home):
-    h, _, _ = home
+    h, keys, _ = home
     assert h.engine.scalar("SELECT count(*) FROM decisions") == h.engine.scalar(
         "SELECT count(*) FROM ledger_entries WHERE kind = 'decision'")
-    bodies = " ".join(r[0] for r in h.engine.fetchall("SELECT body FROM ledger_entries"))
+    assert h.engine.scalar("SELECT count(*) FROM ledger_entries WHERE kind = 'decision' AND body IS NOT NULL") == 0
+    entries = _all_entries(h, keys)
+    assert len(entries) == 14
+    bodies = " ".join(entries)
     for secret in ("123456789", "912561234", "GARCIA", "Garc", "MAIN", "Springfield", "1990-11-30"):
         assert secret not in bodies
+
+
+def test_decision_entries_carry_what_the_issue_requires_and_hash_to_their_leaves(home):
+    h, keys, bid = home
+    run = cli.decide.get_run(h.engine, bid)
+    rows = h.engine.fetchall("SELECT request_id, decision, reasons, matched_tin FROM decisions ORDER BY _row")
+    for i, (request_id, decision, reasons, tin) in enumerate(rows):
+        idx = ledger.find_decision_entry(h.engine, run.run_id, request_id)
+        body, leaf = ledger.entry(h.engine, idx, keys)
+        assert merkle.leaf_hash(body.encode()) == leaf
+        e = json.loads(body)
+        assert e["v"] == 2 and e["type"] == "decision" and e["idx"] == idx == 2 + i
+        assert e["batch"] == bid and e["agreement"] == "AGR-1"
+        assert e["policy"] == f"{run.policy_id}@sha256:{run.policy_sha256}" and e["as_of"] == str(run.as_of)
+        assert (e["request_id"], e["decision"]) == (request_id, decision)
+        assert e["reasons"] == [r for r in (reasons or "").split(";") if r]
+        assert e["subject"] == (ledger.commitment(keys.commitment_key, tin) if tin else None)
+
+
+def test_entry_of_a_changed_decision_is_refused(home):
+    h, keys, bid = home
+    run = cli.decide.get_run(h.engine, bid)
+    idx = ledger.find_decision_entry(h.engine, run.run_id, "R2")
+    h.engine.execute("UPDATE decisions SET reasons = 'X' WHERE request_id = 'R2'")
+    with pytest.raises(IntegrityError, match=f"entry {idx}"):
+        ledger.entry(h.engine, idx, keys)
 
 
 def test_commitment_sql_is_hmac_sha256(engine):
@@ -100,22 +141,40 @@ def _fails_at(h, keys, idx_or_none, text):
 
 
 def test_flipped_stored_decision_is_named(home):
-    h, keys, _ = home
-    idx = h.engine.scalar("SELECT min(idx) FROM ledger_entries WHERE request_id = 'R3' AND kind = 'decision'")
+    h, keys, bid = home
+    idx = ledger.find_decision_entry(h.engine, cli.decide.get_run(h.engine, bid).run_id, "R3")
     h.engine.execute("UPDATE decisions SET decision = 'DISCLOSE', reasons = '' WHERE request_id = 'R3'")
     _fails_at(h, keys, idx, "stored decision differs")
 
 
-def test_flipped_byte_in_entry_is_named(home):
+def test_flipped_byte_in_event_entry_is_named(home):
     h, keys, _ = home
-    h.engine.execute("UPDATE ledger_entries SET body = replace(body, '\"DENY\"', '\"DENX\"') WHERE idx = 5")
-    _fails_at(h, keys, 5, "altered")
+    h.engine.execute("UPDATE ledger_entries SET body = replace(body, '\"persons\":5', '\"persons\":6') WHERE idx = 0")
+    _fails_at(h, keys, 0, "altered")
 
 
-def test_reordered_entries_are_named(home):
+def test_flipped_byte_in_decision_leaf_is_named(home):
+    h, keys, _ = home
+    h.engine.execute("UPDATE ledger_entries SET leaf_hash = unhex('00' || substr(hex(leaf_hash), 3)) WHERE idx = 5")
+    _fails_at(h, keys, 5, "leaf was altered")
+
+
+def test_reordered_decision_entries_are_named(home):
     h, keys, _ = home
     h.engine.execute("UPDATE ledger_entries SET idx = CASE idx WHEN 6 THEN 7 ELSE 6 END WHERE idx IN (6, 7)")
-    _fails_at(h, keys, 6, "out of place")
+    _fails_at(h, keys, 6, "out of place (it holds the leaf of entry 7)")
+
+
+def test_reordered_event_entries_are_named(home):
+    h, keys, _ = home
+    h.engine.execute("UPDATE ledger_entries SET idx = CASE idx WHEN 0 THEN 1 ELSE 0 END WHERE idx IN (0, 1)")
+    _fails_at(h, keys, 0, "out of place")
+
+
+def test_deleted_decision_is_named(home):
+    h, keys, _ = home
+    h.engine.execute("DELETE FROM decisions WHERE _row = 3")
+    _fails_at(h, keys, 5, "missing from storage")
 
 
 def test_deleted_entry_is_named(home):
@@ -129,7 +188,7 @@ def test_truncated_log_is_named(home):
     h.engine.execute("DELETE FROM ledger_entries WHERE idx >= 10")
     h.engine.execute("DELETE FROM decisions WHERE request_id IN (SELECT request_id FROM decisions "
                      "ORDER BY _row DESC LIMIT 4)")
-    h.engine.execute("DELETE FROM ledger_nodes")
+    h.engine.execute("DELETE FROM ledger_tiles")
     report = verify_ledger(h.engine, keys)
     assert not report.ok and "truncated" in report.problem and report.bad_index == 10
 
@@ -153,7 +212,7 @@ def test_wholesale_rewrite_fails_the_signed_checkpoint_and_the_agency_refuses_to
     h, keys, _ = home
     old = ledger.latest_checkpoint(h.engine)
     _rewrite_entry(h, 0)
-    h.engine.execute("DELETE FROM ledger_nodes")
+    h.engine.execute("DELETE FROM ledger_tiles")
     leaves = ledger._leaf_bytes(h.engine, 0)
     ledger._store_runs(h.engine, merkle.CompactRange().extend(leaves))
     report = verify_ledger(h.engine, keys)
@@ -175,7 +234,7 @@ def test_inclusion_bundle_verifies_with_only_the_public_key(home):
     run = cli.decide.get_run(h.engine, bid)
     idx = ledger.find_decision_entry(h.engine, run.run_id, "R1")
     cp = ledger.latest_checkpoint(h.engine)
-    bundle = ledger.inclusion_bundle(h.engine, idx, cp)
+    bundle = ledger.inclusion_bundle(h.engine, idx, cp, keys)
     vkey = note.parse_verifier_key(keys.verifier_key)
     res = overseer.verify_inclusion_bundle(bundle, vkey)
     assert res.entry["request_id"] == "R1" and res.entry["decision"] == "DISCLOSE"
@@ -235,3 +294,45 @@ def test_kill_9_during_processing_leaves_a_verifiable_ledger_and_a_rerun_complet
     assert h.engine.scalar("SELECT count(*) FROM decisions") == 12
     assert verify_ledger(h.engine, keys).ok
     h.close()
+
+
+def _insert_leaves(e: Engine, first: int, leaves: bytes) -> None:
+    n = len(leaves) // 32
+    e.register("leaf_view", pa.table({"idx": list(range(first, first + n)),
+                                      "leaf": [leaves[i * 32:(i + 1) * 32] for i in range(n)]}))
+    e.execute("INSERT INTO ledger_entries (idx, kind, body, leaf_hash, created_at) "
+              "SELECT idx, 'test', NULL, leaf, now() FROM leaf_view")
+    e.unregister("leaf_view")
+
+
+@settings(max_examples=8, deadline=None)
+@given(chunks=st.lists(st.integers(min_value=1, max_value=700), min_size=1, max_size=8), big=st.booleans())
+def test_tiles_across_chunked_appends_match_a_fresh_tree_and_prove(chunks, big):
+    """Appends of any sizes (crossing 256-node tiles; one big enough for the SQL pair hasher)
+    store exactly the nodes a fresh tree has, and proofs read from the tiles verify."""
+    if big:
+        chunks = [*chunks, 2 * ledger._SQL_PAIRS_MIN + 3]
+    e = Engine()
+    ledger.install(e)
+    leaves = b""
+    for n in chunks:
+        old = len(leaves) // 32
+        new = merkle.leaf_hashes(str(old + i).encode() for i in range(n))
+        _insert_leaves(e, old, new)
+        # odd chunks hand the leaves over, even ones make the store read them back
+        assert ledger._grow_tree(e, old, new if n % 2 else None) == old + n
+        leaves += new
+    for run in merkle.CompactRange().extend(leaves)[1:]:
+        stored, problem = ledger.stored_level(e, run.level)
+        assert problem is None and stored == run.hashes
+    size = len(leaves) // 32
+    store = ledger.DuckNodeStore(e)
+    root = merkle.root_at(size, store)
+    assert root == merkle.root_from_leaf_hashes(merkle.split_hashes(leaves))
+    for idx in sorted({0, size // 3, size - 1}):
+        leaf = leaves[idx * 32:(idx + 1) * 32]
+        merkle.verify_inclusion(leaf, idx, size, merkle.inclusion_proof(idx, size, store), root)
+        with pytest.raises(IntegrityError):
+            merkle.verify_inclusion(merkle.leaf_hash(b"other"), idx, size, merkle.inclusion_proof(idx, size, store),
+                                    root)
+    e.close()

@@ -44,14 +44,15 @@ def person_accounting(engine: Engine, keys: store.Keys, tin: Secret[str]) -> lis
     """Every disclosure decided about one person, each with an inclusion proof.
 
     The TIN stays wrapped in :class:`Secret` so it cannot reach a log line or an
-    error message; only its keyed commitment is used to find the ledger entries.
+    error message (it is only ever a bound query parameter). Each entry is
+    regenerated from storage and checked against its leaf hash before it is shown.
     """
-    subject = store.commitment(keys.commitment_key, normalise_tin(engine, tin).reveal())
     store.install(engine)
     rows = engine.fetchall(
-        "SELECT e.idx, e.body, r.batch_id, b.manifest FROM ledger_entries e JOIN runs r ON r.run_id = e.run_id "
-        "JOIN batches b ON b.batch_id = r.batch_id WHERE e.subject = ? AND e.kind = 'decision' AND r.is_primary "
-        "AND json_extract_string(e.body, '$.decision') = 'DISCLOSE' ORDER BY e.idx", [subject],
+        "SELECT lr.first_idx + d._row AS idx, r.batch_id, b.manifest FROM decisions d "
+        "JOIN runs r ON r.run_id = d.run_id JOIN batches b ON b.batch_id = r.batch_id "
+        "JOIN ledger_runs lr ON lr.run_id = d.run_id WHERE d.matched_tin = ? AND r.is_primary "
+        "AND d.decision = 'DISCLOSE' ORDER BY idx", [normalise_tin(engine, tin).reveal()],
         label="person accounting")
     if not rows:
         return []
@@ -59,8 +60,9 @@ def person_accounting(engine: Engine, keys: store.Keys, tin: Secret[str]) -> lis
     if checkpoint is None or checkpoint.size <= max(int(r[0]) for r in rows):
         checkpoint = store.make_checkpoint(engine, keys)
     out = []
-    for idx, body, batch_id, manifest_json in rows:
-        entry = json.loads(body)
+    for idx, batch_id, manifest_json in rows:
+        proof = store.inclusion_bundle(engine, int(idx), checkpoint, keys)
+        entry = json.loads(proof["entry"])
         manifest = json.loads(manifest_json)
         agreement = find_agreement(engine, entry.get("agreement"))
         out.append(DisclosureRecord(
@@ -69,7 +71,7 @@ def person_accounting(engine: Engine, keys: store.Keys, tin: Secret[str]) -> lis
             recipient=agreement.recipient if agreement else "(unknown agreement)",
             authority=str(manifest.get("statutory_authority") or ""), purpose=str(manifest.get("purpose") or ""),
             fields=agreement.disclose if agreement else (), policy=str(entry.get("policy")),
-            proof=store.inclusion_bundle(engine, int(idx), checkpoint)))
+            proof=proof))
     return out
 
 

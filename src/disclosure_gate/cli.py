@@ -238,8 +238,8 @@ def process(h: Home, batch_id: str, policy_id: str | None, as_of: dt.date | None
     keys = ledger.load_keys(h.path)
     ledger.install(h.engine)
 
-    def append(engine: Engine, run: decide.Run, _table: str) -> None:
-        ledger.append_decisions(engine, run.run_id, keys)
+    def append(engine: Engine, run: decide.Run, table: str) -> None:
+        ledger.append_decisions(engine, run.run_id, keys, source=table)
 
     if quiet:
         run = decide.process_batch(h.engine, batch_id, pol, as_of=as_of, dry_run=dry_run,

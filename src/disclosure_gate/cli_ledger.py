@@ -74,7 +74,7 @@ def prove_cmd(batch: Annotated[str, typer.Argument(metavar="BATCH")],
     run = decide.get_run(h.engine, batch, policy_id)
     idx = store.find_decision_entry(h.engine, run.run_id, request_id)
     cp = store.checkpoint_covering(h.engine, idx) or store.make_checkpoint(h.engine, keys)
-    bundle = store.inclusion_bundle(h.engine, idx, cp)
+    bundle = store.inclusion_bundle(h.engine, idx, cp, keys)
     if out_file is not None:
         _write(out_file, json.dumps(bundle, indent=2))
     if as_json:

@@ -181,8 +181,8 @@ def build_manifest(engine: Engine, pkg: Package, folder: Path, keys: ledger.Keys
     agreement = get_agreement(engine, pkg.agreement_id)
     run = engine.fetchone("SELECT policy_id, policy_sha256, as_of FROM runs WHERE run_id = ?", [pkg.run_id])
     assert run is not None
-    last = engine.scalar("SELECT max(e.idx) FROM ledger_entries e JOIN package_rows p ON p.request_id = e.request_id "
-                         "WHERE p.package_id = ? AND e.run_id = ? AND e.kind = 'decision'",
+    last = engine.scalar("SELECT max(lr.first_idx + d._row) FROM decisions d JOIN ledger_runs lr USING (run_id) "
+                         "JOIN package_rows p ON p.request_id = d.request_id WHERE p.package_id = ? AND d.run_id = ?",
                          [pkg.package_id, pkg.run_id])
     cp = ledger.checkpoint_covering(engine, int(last)) if last is not None else ledger.latest_checkpoint(engine)
     if cp is None:

@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -103,8 +103,16 @@ def split_hashes(buf: bytes) -> list[bytes]:
     return [buf[i : i + HASH_SIZE] for i in range(0, len(buf), HASH_SIZE)]
 
 
-def _hash_pairs(buf: bytes, pairs: int) -> bytes:
-    """node_hash over consecutive pairs of the first ``2 * pairs`` hashes of ``buf``."""
+PairHasher = Callable[[bytes, int], bytes]
+"""``(buf, pairs) -> parents``: node_hash over consecutive pairs of the first ``2 * pairs`` hashes of ``buf``."""
+
+
+def hash_pairs(buf: bytes, pairs: int) -> bytes:
+    """node_hash over consecutive pairs of the first ``2 * pairs`` hashes of ``buf``.
+
+    The plain-Python reference (about 0.7 M nodes/s). Storage layers may pass a
+    set-based :data:`PairHasher` to :meth:`CompactRange.extend` for big levels.
+    """
     view = memoryview(buf)
     copy = _NODE_CTX.copy
     out: list[bytes] = []
@@ -308,14 +316,16 @@ class CompactRange:
         self._size += 1
         return runs
 
-    def extend(self, leaf_hashes: bytes | bytearray | memoryview | Sequence[bytes]) -> list[NodeRun]:
+    def extend(self, leaf_hashes: bytes | bytearray | memoryview | Sequence[bytes],
+               pair_hasher: PairHasher | None = None) -> list[NodeRun]:
         """Append many leaf hashes at once (bulk path).
 
         ``leaf_hashes`` is either concatenated 32-byte hashes or a sequence of
         them. Nodes are computed level by level over contiguous buffers: n new
         leaves cost about n SHA-256 calls (one per completed interior node) and
-        no per-node Python objects beyond the digests. Returns one run per
-        level touched.
+        no per-node Python objects beyond the digests. ``pair_hasher`` replaces
+        the per-pair Python loop (the store passes a set-based one). Returns one
+        run per level touched.
         """
         buf = _as_concat(leaf_hashes)
         count = len(buf) // HASH_SIZE
@@ -332,7 +342,7 @@ class CompactRange:
             n = len(cur) // HASH_SIZE
             if n & 1:
                 self._border[level] = cur[-HASH_SIZE:]
-            parents = _hash_pairs(cur, n // 2)
+            parents = (pair_hasher or hash_pairs)(cur, n // 2)
             level += 1
             start >>= 1
             if parents:

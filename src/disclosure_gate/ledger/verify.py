@@ -3,11 +3,15 @@
 Checks, in order, stopping at the first failure:
 
 1. entry indexes run 0..n-1 with no gap or repeat (a deleted entry is named);
-2. each entry's own ``idx`` field equals its position (a reordering is named);
-3. each entry's body hashes to its stored leaf hash (an edited entry is named);
+2. each stored event body's own ``idx`` field equals its position (a
+   reordering is named);
+3. each stored event body hashes to its stored leaf hash (an edited entry is
+   named);
 4. no signed checkpoint is larger than the log (truncation is named);
-5. every stored decision still equals the decision its ledger entry records,
-   and none lacks an entry (a flipped byte in the decisions table is named);
+5. every decision entry, regenerated from the stored decision, its run and its
+   batch, hashes to the stored leaf hash at its index, and every stored
+   decision has an entry (a flipped byte in the decisions table, or a moved or
+   edited leaf, is named);
 6. every stored subtree node equals the one recomputed from the leaves (an
    entry rewritten together with its leaf hash is named by its subtree);
 7. every stored checkpoint is signed by the ledger key and has the root
@@ -21,7 +25,17 @@ from dataclasses import dataclass, field
 
 from ..engine import Engine
 from . import merkle, note
-from .store import Keys, _leaf_bytes, _pads, decision_body_sql, install, source_sql
+from .store import (
+    STORED_COLUMNS,
+    STORED_DECISIONS,
+    Keys,
+    _leaf_bytes,
+    _pads,
+    decision_entry_sql,
+    install,
+    pair_hasher,
+    stored_level,
+)
 
 
 @dataclass
@@ -51,12 +65,14 @@ def verify_ledger(engine: Engine, keys: Keys) -> VerifyReport:
     if gap is not None:
         return report.fail(int(gap), f"entry {gap} is missing or repeated (the sequence breaks there)")
     moved = engine.scalar(
-        "SELECT min(idx) FROM ledger_entries WHERE TRY_CAST(json_extract(body, '$.idx') AS BIGINT) IS DISTINCT FROM idx"
+        "SELECT min(idx) FROM ledger_entries WHERE (body IS NOT NULL OR kind <> 'decision') "
+        "AND TRY_CAST(json_extract(body, '$.idx') AS BIGINT) IS DISTINCT FROM idx"
     )
     if moved is not None:
         return report.fail(int(moved), f"entry {moved} is out of place (its body records another index)")
     edited = engine.scalar(
-        "SELECT min(idx) FROM ledger_entries WHERE leaf_hash <> unhex(sha256('\\x00'::BLOB || encode(body)))"
+        "SELECT min(idx) FROM ledger_entries WHERE body IS NOT NULL "
+        "AND leaf_hash <> unhex(sha256('\\x00'::BLOB || encode(body)))"
     )
     if edited is not None:
         return report.fail(int(edited), f"entry {edited} was altered (its body no longer matches its leaf hash)")
@@ -94,13 +110,13 @@ def verify_ledger(engine: Engine, keys: Keys) -> VerifyReport:
 
 
 def _check_nodes(engine: Engine, leaves: bytes) -> tuple[int | None, str] | None:
-    runs = merkle.CompactRange().extend(leaves)
+    runs = merkle.CompactRange().extend(leaves, pair_hasher(engine))
     for run in runs[1:]:
-        table = engine.fetch_arrow("SELECT idx, hash FROM ledger_nodes WHERE level = ? ORDER BY idx", [run.level])
-        idxs = table.column(0).to_pylist()
-        if idxs != list(range(run.start, run.start + len(run))):
-            return None, f"stored subtree nodes at level {run.level} are missing or repeated"
-        stored = b"".join(table.column(1).to_pylist())
+        stored, problem = stored_level(engine, run.level)
+        if problem is not None:
+            return None, problem
+        if len(stored) != len(run.hashes):
+            return None, f"stored subtree nodes at level {run.level} are missing or extra"
         if stored != run.hashes:
             pos = next(i for i in range(len(run)) if stored[i * 32 : (i + 1) * 32] != run.hashes[i * 32 : (i + 1) * 32])
             first = (run.start + pos) << run.level
@@ -109,39 +125,44 @@ def _check_nodes(engine: Engine, leaves: bytes) -> tuple[int | None, str] | None
                 f"entries {first}..{last} were rewritten: stored subtree node "
                 f"({run.level}, {run.start + pos}) no longer matches them"
             )
-    extra = engine.scalar("SELECT count(*) FROM ledger_nodes WHERE level >= ?", [max(len(runs), 1)])
+    extra = engine.scalar("SELECT count(*) FROM ledger_tiles WHERE level >= ? OR level < 1", [max(len(runs), 1)])
     if extra:
         return None, "the ledger stores subtree nodes above the top of the tree"
     return None
 
 
 def _check_decisions(engine: Engine, keys: Keys) -> tuple[int | None, str] | None:
-    """Regenerate every decision's entry body from the decision tables and compare."""
+    """Regenerate every decision entry from the decision tables and compare leaf hashes."""
     if not engine.table_exists("decisions"):
         return None
+    unlogged = engine.scalar(
+        "SELECT count(DISTINCT run_id) FROM decisions WHERE run_id NOT IN (SELECT run_id FROM ledger_runs)"
+    )
+    if unlogged:
+        return None, f"{unlogged} stored decision runs have no ledger entries"
     ipad, opad = _pads(keys.commitment_key)
-    bases = "(SELECT run_id, min(idx) AS base FROM ledger_entries WHERE kind = 'decision' GROUP BY run_id) b"
-    expected = decision_body_sql("b.base", f"p_ledger_src s LEFT JOIN {bases} ON b.run_id = s.run_id")
     engine.execute(
-        f"CREATE OR REPLACE TEMP TABLE p_ledger_src AS {source_sql(run_id_param=False)}", label="verify source"
+        f"CREATE OR REPLACE TEMP TABLE p_verify_leaves AS {decision_entry_sql(STORED_DECISIONS, STORED_COLUMNS)}",
+        {"ipad": ipad, "opad": opad},
+        label="verify decisions",
     )
     try:
-        unlogged = engine.scalar(
-            "SELECT count(DISTINCT run_id) FROM p_ledger_src WHERE run_id NOT IN "
-            "(SELECT run_id FROM ledger_entries WHERE run_id IS NOT NULL)"
-        )
-        if unlogged:
-            return None, f"{unlogged} stored decision runs have no ledger entries"
         row = engine.fetchone(
-            f"SELECT coalesce(e.idx, x.idx) FROM ({expected}) x FULL OUTER JOIN "
-            "(SELECT * FROM ledger_entries WHERE kind = 'decision') e ON e.idx = x.idx "
-            "WHERE e.body IS DISTINCT FROM x.body ORDER BY 1 LIMIT 1",
-            {"ipad": ipad, "opad": opad},
+            "SELECT coalesce(e.idx, x.idx), e.idx IS NULL, x.idx IS NULL, e.leaf_hash FROM p_verify_leaves x "
+            "FULL OUTER JOIN (SELECT idx, leaf_hash FROM ledger_entries WHERE kind = 'decision') e ON e.idx = x.idx "
+            "WHERE e.leaf_hash IS DISTINCT FROM x.leaf ORDER BY 1 LIMIT 1",
             label="verify decisions",
         )
+        if row is None:
+            return None
+        idx = int(row[0])
+        if row[1]:
+            return idx, f"entry {idx}: a stored decision has no ledger entry at its index"
+        if row[2]:
+            return idx, f"entry {idx}: the decision it records is missing from storage"
+        elsewhere = engine.scalar("SELECT min(idx) FROM p_verify_leaves WHERE leaf = ?", [row[3]])
     finally:
-        engine.execute("DROP TABLE IF EXISTS p_ledger_src")
-    if row is None:
-        return None
-    idx = int(row[0])
-    return idx, f"entry {idx}: the stored decision differs from what the ledger recorded"
+        engine.execute("DROP TABLE IF EXISTS p_verify_leaves")
+    if elsewhere is not None:
+        return idx, f"entry {idx} is out of place (it holds the leaf of entry {elsewhere})"
+    return idx, f"entry {idx}: the stored decision differs from what the ledger recorded (or its leaf was altered)"
