@@ -235,7 +235,7 @@ def _leaf_bytes(engine: Engine, first: int) -> bytes:
     return _binary_bytes(table, merkle.HASH_SIZE)
 
 
-_SQL_PAIRS_MIN = 4096  # below this, the Python loop is cheaper than a round trip through DuckDB
+_SQL_PAIRS_MIN = 32_768  # below this the Python loop is as fast (measured: 40k pairs 0.03 s either way)
 
 
 def pair_hasher(engine: Engine) -> merkle.PairHasher:
