@@ -15,7 +15,7 @@ import os
 import time
 
 from disclosure_gate.engine import Engine
-from disclosure_gate.standardize import address
+from disclosure_gate.pipeline.standardize import address
 
 _GEN = """
 CREATE OR REPLACE TABLE {name} AS

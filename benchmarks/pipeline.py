@@ -24,10 +24,12 @@ from pathlib import Path
 
 import psutil
 
-from disclosure_gate import batches, cli, decide, policy, records, reporting, synth
-from disclosure_gate.home import init_home
+from disclosure_gate import synth
 from disclosure_gate.ledger import merkle
 from disclosure_gate.ledger import store as ledger
+from disclosure_gate.pipeline import batches, decide, policy, records, reporting
+from disclosure_gate.store.home import init_home
+from disclosure_gate.surfaces.cli import main as cli
 
 
 class PeakRSS:

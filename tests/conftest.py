@@ -22,7 +22,7 @@ def run_cli(*args: str | os.PathLike[str], home: Path | None = None, timeout: fl
     """Run the real ``dgate`` entry point in a subprocess."""
     env = {k: v for k, v in os.environ.items() if k != "DGATE_HOME"}
     env["COLUMNS"] = "200"
-    argv = [sys.executable, "-c", "from disclosure_gate.cli import main; main()"]
+    argv = [sys.executable, "-c", "from disclosure_gate.surfaces.cli.main import main; main()"]
     if home is not None:
         argv += ["--home", str(home)]
     argv += [str(a) for a in args]

@@ -7,8 +7,9 @@ from pathlib import Path
 
 import typer.main
 
-from disclosure_gate import errors, policy
-from disclosure_gate.cli import app
+from disclosure_gate import errors
+from disclosure_gate.pipeline import policy
+from disclosure_gate.surfaces.cli.main import app
 
 DOCS = Path(__file__).resolve().parents[1] / "docs"
 

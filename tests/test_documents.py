@@ -5,7 +5,7 @@ import datetime as dt
 import pytest
 
 from disclosure_gate import errors
-from disclosure_gate.documents import load_agreement, load_manifest, normalize_authority
+from disclosure_gate.pipeline.documents import load_agreement, load_manifest, normalize_authority
 
 AGREEMENT = """\
 id: AGR-1

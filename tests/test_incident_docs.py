@@ -18,7 +18,7 @@ pytest.importorskip("matplotlib")
 pypdf = pytest.importorskip("pypdf")
 
 from disclosure_gate.errors import InputError  # noqa: E402
-from disclosure_gate.incident_docs import (  # noqa: E402
+from disclosure_gate.remediation.incident_docs import (  # noqa: E402
     IncidentData,
     PersonNotice,
     recall_csv_bytes,

@@ -8,9 +8,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from disclosure_gate import batches, errors
-from disclosure_gate.home import _DDL
-from disclosure_gate.intake import MAX_FIELD_BYTES, load_table
+from disclosure_gate import errors
+from disclosure_gate.pipeline import batches
+from disclosure_gate.pipeline.intake import MAX_FIELD_BYTES, load_table
+from disclosure_gate.store.home import _DDL
 
 SPEC = batches.REQUEST_SPEC
 HEADER = "request_id,first_name,last_name,tin,address\n"

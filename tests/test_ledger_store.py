@@ -18,13 +18,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from disclosure_gate import batches, cli, records
 from disclosure_gate.engine import Engine
 from disclosure_gate.errors import IntegrityError
-from disclosure_gate.home import Home, init_home, open_home
 from disclosure_gate.ledger import merkle, note, overseer
 from disclosure_gate.ledger import store as ledger
 from disclosure_gate.ledger.verify import verify_ledger
+from disclosure_gate.pipeline import batches, records
+from disclosure_gate.store.home import Home, init_home, open_home
+from disclosure_gate.surfaces.cli import main as cli
 
 MINI = Path(__file__).parent / "fixtures" / "mini"
 
@@ -272,7 +273,7 @@ def test_kill_9_during_processing_leaves_a_verifiable_ledger_and_a_rerun_complet
     h.close()
     marker = tmp_path / "paused"
     env = dict(os.environ, DGATE_FAULT_PAUSE=f"store:{marker}")
-    proc = subprocess.Popen([sys.executable, "-c", "from disclosure_gate.cli import main; main()",
+    proc = subprocess.Popen([sys.executable, "-c", "from disclosure_gate.surfaces.cli.main import main; main()",
                              "--home", str(tmp_path / "home"), "request", "process", bid],
                             env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     deadline = time.time() + 300

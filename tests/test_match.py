@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from disclosure_gate import batches, decide, match, policy, records
-from disclosure_gate.home import init_home
+from disclosure_gate.pipeline import batches, decide, match, policy, records
+from disclosure_gate.store.home import init_home
 
 PERSONS = """tin,first_name,middle_name,last_name,name_suffix,dob,protected
 100100001,ROBERT,,GARCIA LOPEZ,,1980-02-03,false
@@ -93,7 +93,7 @@ def decided(tmp_path_factory):
     (root / "g.yaml").write_text(AGREEMENT)
     h, _ = init_home(root / "home")
     records.load_records(h.engine, root / "p.csv", root / "a.csv")
-    from disclosure_gate import agreements
+    from disclosure_gate.store import agreements
 
     agreements.add_agreement(h.engine, root / "g.yaml")
     rows = {}

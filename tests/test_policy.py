@@ -5,8 +5,8 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from disclosure_gate import policy
-from disclosure_gate.policy import DENY, DISCLOSE, REVIEW
+from disclosure_gate.pipeline import policy
+from disclosure_gate.pipeline.policy import DENY, DISCLOSE, REVIEW
 
 P = policy.load_builtin("6103i2")
 SEED = policy.load_builtin("seed-2025")

@@ -16,9 +16,9 @@ import pytest
 from pypdf import PdfReader
 
 from conftest import run_cli
-from disclosure_gate import policy
 from disclosure_gate.engine import Engine
-from disclosure_gate.release import neutralise_sql
+from disclosure_gate.pipeline import policy
+from disclosure_gate.remediation.release import neutralise_sql
 
 
 def weak_policy_text() -> str:

@@ -21,8 +21,8 @@ from hypothesis import strategies as st
 
 from disclosure_gate.engine import Engine
 from disclosure_gate.errors import DgateError
-from disclosure_gate.standardize import address
-from disclosure_gate.standardize import address_rules as rules
+from disclosure_gate.pipeline.standardize import address
+from disclosure_gate.pipeline.standardize import address_rules as rules
 
 Row = dict[str, Any]
 _SEQ = iter(range(10**9))

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from disclosure_gate.standardize import names
+from disclosure_gate.pipeline.standardize import names
 
 
 @pytest.fixture

@@ -4,7 +4,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from disclosure_gate.engine import Engine
-from disclosure_gate.standardize import tin
+from disclosure_gate.pipeline.standardize import tin
 
 ITIN_GROUPS = set(range(50, 66)) | set(range(70, 89)) | set(range(90, 93)) | set(range(94, 100))
 

@@ -17,8 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..errors import DocumentError, InputError, IntegrityError
-from . import merkle, note
+from disclosure_gate.errors import DocumentError, InputError, IntegrityError
+from disclosure_gate.ledger import merkle, note
 
 
 def read_text(path_or_value: str) -> str:

@@ -43,9 +43,9 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from ..engine import Engine
-from ..errors import HomeError, IntegrityError, NotFoundError
-from . import merkle, note
+from disclosure_gate.engine import Engine
+from disclosure_gate.errors import HomeError, IntegrityError, NotFoundError
+from disclosure_gate.ledger import merkle, note
 
 ENTRY_VERSION = 2
 _DDL = (

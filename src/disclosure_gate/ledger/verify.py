@@ -23,9 +23,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from ..engine import Engine
-from . import merkle, note
-from .store import (
+from disclosure_gate.engine import Engine
+from disclosure_gate.ledger import merkle, note
+from disclosure_gate.ledger.store import (
     STORED_COLUMNS,
     STORED_DECISIONS,
     Keys,

@@ -124,9 +124,9 @@ from pathlib import Path
 
 import numpy as np
 
-from .output import FORMATS, atomic_dir, chunked, write_table_chunks, write_yaml
-from .requests import CATEGORIES, CATEGORY_MIX, RequestBuilder, finalize, plan_requests, scaled_mix
-from .world import addresses_table, build_world, persons_table
+from disclosure_gate.synth.output import FORMATS, atomic_dir, chunked, write_table_chunks, write_yaml
+from disclosure_gate.synth.requests import CATEGORIES, CATEGORY_MIX, RequestBuilder, finalize, plan_requests, scaled_mix
+from disclosure_gate.synth.world import addresses_table, build_world, persons_table
 
 __all__ = ["ADDRESS_STYLES", "CATEGORIES", "CATEGORY_MIX", "SynthResult", "generate"]
 

@@ -29,7 +29,7 @@ import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from .data import (
+from disclosure_gate.synth.data import (
     NICK_K,
     PLACEHOLDER_ALONE_NUMBERS,
     PLACEHOLDER_NUMBERS,
@@ -45,7 +45,15 @@ from .data import (
     title_form,
     zip_table,
 )
-from .world import FORM_POBOX, FORM_RURAL, KIND_POBOX, KIND_RURAL, World, join_skip, surname_strings
+from disclosure_gate.synth.world import (
+    FORM_POBOX,
+    FORM_RURAL,
+    KIND_POBOX,
+    KIND_RURAL,
+    World,
+    join_skip,
+    surname_strings,
+)
 
 I64 = npt.NDArray[np.int64]
 BOOL = npt.NDArray[np.bool_]

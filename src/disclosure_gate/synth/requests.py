@@ -23,9 +23,9 @@ import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from . import render as r
-from .data import name_tables, sample, street_tables, zip_table
-from .world import (
+from disclosure_gate.synth import render as r
+from disclosure_gate.synth.data import name_tables, sample, street_tables, zip_table
+from disclosure_gate.synth.world import (
     FORM_STREET,
     KIND_BUILDING,
     KIND_HOUSE,

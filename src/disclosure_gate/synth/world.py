@@ -35,7 +35,7 @@ import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from .data import ITIN_MIDDLE, SUFFIX_CODES, name_tables, sample, street_tables, zip_table
+from disclosure_gate.synth.data import ITIN_MIDDLE, SUFFIX_CODES, name_tables, sample, street_tables, zip_table
 
 I64 = npt.NDArray[np.int64]
 I32 = npt.NDArray[np.int32]

@@ -12,10 +12,10 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .decide import Run
-from .engine import Engine
-from .errors import InputError
-from .intake import TableSpec, load_table, table_format
+from disclosure_gate.engine import Engine
+from disclosure_gate.errors import InputError
+from disclosure_gate.pipeline.decide import Run
+from disclosure_gate.pipeline.intake import TableSpec, load_table, table_format
 
 EXPORT_COLUMNS = ("request_id", "decision", "reasons", "match_basis", "policy")
 

@@ -35,7 +35,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from .errors import DgateError, InputError
+from disclosure_gate.errors import DgateError, InputError
 
 __all__ = ["CONTACT_PLACEHOLDER", "IncidentData", "PersonNotice", "recall_csv_bytes", "write_letters_pdf",
            "write_recall_csv", "write_recall_notice", "write_report_html", "write_report_json"]

@@ -20,7 +20,7 @@ from typing import Any
 
 import yaml
 
-from .errors import DocumentError, InputError
+from disclosure_gate.errors import DocumentError, InputError
 
 AGREEMENT_STATUSES = ("active", "suspended", "terminated")
 #: Fields an agreement may list under ``disclose``; release packages carry only these.

@@ -27,7 +27,7 @@ from typing import Any
 
 import cedarpy
 
-from .errors import PolicyError
+from disclosure_gate.errors import PolicyError
 
 DISCLOSE, DENY, REVIEW = "DISCLOSE", "DENY", "REVIEW"
 #: Reason codes that are not Cedar policies but come from the evaluator itself.

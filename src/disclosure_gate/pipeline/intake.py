@@ -22,8 +22,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .engine import Engine
-from .errors import (
+from disclosure_gate.engine import Engine
+from disclosure_gate.errors import (
     DuplicateKeyError,
     EmptyInputError,
     EncodingError,

@@ -10,12 +10,14 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from . import audit as audit_mod
-from . import policy, release, users
-from .errors import InputError, PolicyError
-from .home import Home, open_home
-from .ledger import overseer
-from .ledger import store as ledger
+from disclosure_gate.errors import InputError, PolicyError
+from disclosure_gate.ledger import overseer
+from disclosure_gate.ledger import store as ledger
+from disclosure_gate.pipeline import policy
+from disclosure_gate.remediation import audit as audit_mod
+from disclosure_gate.remediation import release
+from disclosure_gate.store import users
+from disclosure_gate.store.home import Home, open_home
 
 user_app = typer.Typer(help="Users and their roles (preparer, approver, auditor).", no_args_is_help=True)
 policy_app = typer.Typer(help="Policy versions (Cedar).", no_args_is_help=True)
@@ -258,7 +260,7 @@ def incident_open(from_audit: Annotated[str, typer.Option("--from-audit", help="
                   agency: Annotated[str, typer.Option("--agency", help="name on the documents")]
                   = "The disclosing agency", home: HomeOpt = None, dry_run: DryRunOpt = False) -> None:
     """Open an incident: report (HTML, JSON), recall notice, notification letters (PDF)."""
-    from . import incident as incident_mod
+    from disclosure_gate.remediation import incident as incident_mod
 
     h, keys = _open(home)
     inc = incident_mod.open_incident(h.engine, h.path, from_audit, keys, agency=agency, dry_run=dry_run)
@@ -271,7 +273,7 @@ def incident_open(from_audit: Annotated[str, typer.Option("--from-audit", help="
 @incident_app.command("status")
 def incident_status(incident_id: Annotated[str, typer.Argument(metavar="ID")], home: HomeOpt = None) -> None:
     """Show an incident's status and timeline (recorded as a ledger event)."""
-    from . import incident as incident_mod
+    from disclosure_gate.remediation import incident as incident_mod
 
     h, _ = _open(home)
     inc = incident_mod.record_status(h.engine, incident_id)
@@ -288,7 +290,7 @@ def incident_certify(incident_id: Annotated[str, typer.Argument(metavar="ID")],
                      destroyed_on: Annotated[str, typer.Option("--destroyed-on", help="YYYY-MM-DD")],
                      home: HomeOpt = None, dry_run: DryRunOpt = False) -> None:
     """Record the recipient's certification that the data was destroyed (a ledger event)."""
-    from . import incident as incident_mod
+    from disclosure_gate.remediation import incident as incident_mod
 
     h, _ = _open(home)
     try:

@@ -37,8 +37,8 @@ import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from .engine import Engine
-from .standardize import address, names, tin
+from disclosure_gate.engine import Engine
+from disclosure_gate.pipeline.standardize import address, names, tin
 
 STREET_NAME_TYPO_MIN_LEN = 4
 #: Every street name on file (built at records load): typo tolerance never applies to these.

@@ -14,10 +14,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import match
-from .engine import Engine
-from .intake import TableIntake, TableSpec, load_table, require_all, require_rows
-from .standardize import address, names
+from disclosure_gate.engine import Engine
+from disclosure_gate.pipeline import match
+from disclosure_gate.pipeline.intake import TableIntake, TableSpec, load_table, require_all, require_rows
+from disclosure_gate.pipeline.standardize import address, names
 
 PERSONS_SPEC = TableSpec(
     label="persons file",

@@ -33,16 +33,16 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import match
-from .agreements import find_agreement
-from .batches import REQUEST_COLUMNS, REQUEST_SPEC, find_batch
-from .decide import FACT_COLUMNS, RequestFacts, ensure_facts, evaluate_into, request_facts
-from .engine import Engine
-from .errors import InputError, NotFoundError
-from .intake import TableSpec, load_table, require_all
-from .ledger import store as ledger
-from .policy import Policy
-from .records import current_snapshot
+from disclosure_gate.engine import Engine
+from disclosure_gate.errors import InputError, NotFoundError
+from disclosure_gate.ledger import store as ledger
+from disclosure_gate.pipeline import match
+from disclosure_gate.pipeline.batches import REQUEST_COLUMNS, REQUEST_SPEC, find_batch
+from disclosure_gate.pipeline.decide import FACT_COLUMNS, RequestFacts, ensure_facts, evaluate_into, request_facts
+from disclosure_gate.pipeline.intake import TableSpec, load_table, require_all
+from disclosure_gate.pipeline.policy import Policy
+from disclosure_gate.pipeline.records import current_snapshot
+from disclosure_gate.store.agreements import find_agreement
 
 _DDL = (
     """CREATE TABLE IF NOT EXISTS audits (
@@ -98,7 +98,7 @@ def _by_reason(engine: Engine, audit_id: str) -> dict[str, int]:
 def replay(engine: Engine, policy: Policy, *, agreement_id: str | None = None, since: dt.date | None = None
            ) -> AuditResult:
     install(engine)
-    from .release import install as release_install
+    from disclosure_gate.remediation.release import install as release_install
 
     release_install(engine)
     params: dict[str, object] = {"agreement": agreement_id, "since": str(since) if since else None}

@@ -6,9 +6,9 @@ import dataclasses
 import datetime as dt
 from pathlib import Path
 
-from .documents import Agreement, load_agreement
-from .engine import Engine
-from .errors import ConflictError, NotFoundError
+from disclosure_gate.engine import Engine
+from disclosure_gate.errors import ConflictError, NotFoundError
+from disclosure_gate.pipeline.documents import Agreement, load_agreement
 
 
 def add_agreement(engine: Engine, path: Path, *, dry_run: bool = False) -> tuple[Agreement, bool]:

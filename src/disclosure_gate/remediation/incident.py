@@ -26,12 +26,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from . import incident_docs as docs
-from .agreements import find_agreement
-from .audit import get_audit
-from .engine import Engine
-from .errors import NotFoundError, StateError
-from .ledger import store as ledger
+from disclosure_gate.engine import Engine
+from disclosure_gate.errors import NotFoundError, StateError
+from disclosure_gate.ledger import store as ledger
+from disclosure_gate.remediation import incident_docs as docs
+from disclosure_gate.remediation.audit import get_audit
+from disclosure_gate.store.agreements import find_agreement
 
 _DDL = """CREATE TABLE IF NOT EXISTS incidents (
     incident_id VARCHAR PRIMARY KEY, audit_id VARCHAR NOT NULL, opened_at TIMESTAMP NOT NULL, status VARCHAR NOT NULL,

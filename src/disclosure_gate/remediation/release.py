@@ -27,15 +27,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .agreements import get_agreement
-from .batches import get_batch
-from .decide import get_run
-from .engine import Engine
-from .errors import AuthorizationError, ConflictError, IntegrityError, NotFoundError, StateError
-from .intake import file_sha256
-from .ledger import note
-from .ledger import store as ledger
-from .users import require_role
+from disclosure_gate.engine import Engine
+from disclosure_gate.errors import AuthorizationError, ConflictError, IntegrityError, NotFoundError, StateError
+from disclosure_gate.ledger import note
+from disclosure_gate.ledger import store as ledger
+from disclosure_gate.pipeline.batches import get_batch
+from disclosure_gate.pipeline.decide import get_run
+from disclosure_gate.pipeline.intake import file_sha256
+from disclosure_gate.store.agreements import get_agreement
+from disclosure_gate.store.users import require_role
 
 FIELDS_SQL = {  # disclosable field -> SQL over the custodian's last known address row ``ca``
     "last_known_address": "concat_ws(', ', ca.street, ca.city, ca.state || ' ' || ca.zip)",

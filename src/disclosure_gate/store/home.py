@@ -11,8 +11,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from .engine import Engine
-from .errors import HomeError
+from disclosure_gate.engine import Engine
+from disclosure_gate.errors import HomeError
 
 DB_NAME = "dgate.duckdb"
 #: DuckDB's memory cap. It spills to disk beyond it, which keeps peak RSS under the
@@ -111,7 +111,7 @@ def _engine(root: Path) -> Engine:
 
 
 def _install_reference(home: Home) -> None:
-    from .standardize import address, names
+    from disclosure_gate.pipeline.standardize import address, names
 
     if not home.engine.table_exists("ref_zip"):
         address.install_reference_tables(home.engine)

@@ -129,9 +129,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ..engine import Engine
-from ..errors import DgateError
-from . import address_rules as R
+from disclosure_gate.engine import Engine
+from disclosure_gate.errors import DgateError
+from disclosure_gate.pipeline.standardize import address_rules as R
 
 OUTPUT_COLUMNS: tuple[tuple[str, str], ...] = (
     ("a_present", "BOOLEAN"), ("a_placeholder", "BOOLEAN"), ("a_kind", "VARCHAR"),

@@ -24,7 +24,7 @@ from importlib import resources
 import nicknames
 import pyarrow as pa
 
-from ..engine import Engine
+from disclosure_gate.engine import Engine
 
 PARTICLES = ("DE", "DEL", "LA", "LAS", "LOS", "Y", "E", "VAN", "VON", "DER", "DEN", "DI", "DA", "DOS",
              "DAS", "DU", "LE", "ST", "SAN", "SANTA", "BIN", "BEN", "AL", "EL", "MAC")

@@ -15,8 +15,8 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from .errors import DgateError
-from .ledger import note, overseer
+from disclosure_gate.errors import DgateError
+from disclosure_gate.ledger import note, overseer
 
 app = typer.Typer(name="dgate-verify", help="Verify disclosure-gate checkpoints and proofs with only the "
                   "ledger's public key, and witness (cosign) checkpoints.", no_args_is_help=True,

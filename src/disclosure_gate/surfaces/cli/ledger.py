@@ -11,12 +11,13 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from . import accounting, decide
-from .errors import IntegrityError, NotFoundError
-from .home import Home, open_home
-from .ledger import store
-from .ledger.verify import verify_ledger
-from .secret import Secret
+from disclosure_gate.errors import IntegrityError, NotFoundError
+from disclosure_gate.ledger import store
+from disclosure_gate.ledger.verify import verify_ledger
+from disclosure_gate.pipeline import decide
+from disclosure_gate.remediation import accounting
+from disclosure_gate.secret import Secret
+from disclosure_gate.store.home import Home, open_home
 
 ledger_app = typer.Typer(help="The append-only, verifiable ledger of decisions and events.", no_args_is_help=True)
 accounting_app = typer.Typer(help="Accounting of disclosures (6103(p)(3)).", no_args_is_help=True)

@@ -13,10 +13,10 @@ import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
-from .documents import Manifest, load_manifest
-from .engine import Engine
-from .errors import NotFoundError
-from .intake import TableSpec, load_table
+from disclosure_gate.engine import Engine
+from disclosure_gate.errors import NotFoundError
+from disclosure_gate.pipeline.documents import Manifest, load_manifest
+from disclosure_gate.pipeline.intake import TableSpec, load_table
 
 REQUEST_SPEC = TableSpec(
     label="request file",

@@ -20,9 +20,10 @@ from pathlib import Path
 
 from rich.console import Console
 
-from . import audit, batches, policy, records, reporting
-from .home import Home, init_home
-from .ledger import store as ledger
+from disclosure_gate.ledger import store as ledger
+from disclosure_gate.pipeline import batches, policy, records, reporting
+from disclosure_gate.remediation import audit
+from disclosure_gate.store.home import Home, init_home
 
 DEMO_PERSONS, DEMO_REQUESTS = 200_000, 40_000
 FULL_PERSONS, FULL_REQUESTS = 20_000_000, 1_280_000
@@ -48,7 +49,8 @@ def final_act(h: Home, batch_id: str, seed_run_id: str, agreement_id: str, work:
 
 def run_demo(home: Path | None, *, full: bool, workdir: Path | None, console: Console,
              err: Console) -> dict[str, object]:
-    from . import cli, synth
+    from disclosure_gate import synth
+    from disclosure_gate.surfaces.cli import main as cli
 
     persons, requests = (FULL_PERSONS, FULL_REQUESTS) if full else (DEMO_PERSONS, DEMO_REQUESTS)
     home_path = home if home is not None else Path("dgate-demo")

@@ -11,12 +11,12 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from .agreements import find_agreement
-from .engine import Engine
-from .errors import InputError
-from .ledger import store
-from .secret import Secret
-from .standardize.tin import tin_digits
+from disclosure_gate.engine import Engine
+from disclosure_gate.errors import InputError
+from disclosure_gate.ledger import store
+from disclosure_gate.pipeline.standardize.tin import tin_digits
+from disclosure_gate.secret import Secret
+from disclosure_gate.store.agreements import find_agreement
 
 
 @dataclass(frozen=True)

@@ -26,14 +26,14 @@ from typing import Any
 
 import pyarrow as pa
 
-from . import match
-from .agreements import find_agreement
-from .batches import Batch, get_batch
-from .documents import Agreement, normalize_authority
-from .engine import Engine
-from .errors import NotFoundError, StateError
-from .policy import FACT_NAMES, Policy
-from .records import current_snapshot
+from disclosure_gate.engine import Engine
+from disclosure_gate.errors import NotFoundError, StateError
+from disclosure_gate.pipeline import match
+from disclosure_gate.pipeline.batches import Batch, get_batch
+from disclosure_gate.pipeline.documents import Agreement, normalize_authority
+from disclosure_gate.pipeline.policy import FACT_NAMES, Policy
+from disclosure_gate.pipeline.records import current_snapshot
+from disclosure_gate.store.agreements import find_agreement
 
 #: Row-fact column -> policy fact, and the value a missing (NULL) fact takes.
 #: Positive facts default to false and negative ones to true: fail closed.

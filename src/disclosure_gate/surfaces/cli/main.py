@@ -20,14 +20,17 @@ from rich.markup import escape
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from . import agreements as agreements_mod
-from . import batches as batches_mod
-from . import cli_ledger, cli_release, decide, policy, records, reporting, verify_cli
-from .documents import Agreement
-from .engine import Engine
-from .errors import DgateError, InputError
-from .home import Home, init_home, open_home
-from .ledger import store as ledger
+from disclosure_gate.engine import Engine
+from disclosure_gate.errors import DgateError, InputError
+from disclosure_gate.ledger import store as ledger
+from disclosure_gate.pipeline import batches as batches_mod
+from disclosure_gate.pipeline import decide, policy, records, reporting
+from disclosure_gate.pipeline.documents import Agreement
+from disclosure_gate.store import agreements as agreements_mod
+from disclosure_gate.store.home import Home, init_home, open_home
+from disclosure_gate.surfaces import verify as verify_cli
+from disclosure_gate.surfaces.cli import ledger as cli_ledger
+from disclosure_gate.surfaces.cli import release as cli_release
 
 app = typer.Typer(name="dgate", help="disclosure-gate: lawful, explained, provable answers to bulk "
                   "disclosure requests.", no_args_is_help=True, add_completion=False,
@@ -368,7 +371,7 @@ def synth_cmd(persons: Annotated[int, typer.Option("--persons", min=1)],
               address_style: Annotated[str, typer.Option("--address-style", help="free or structured")]
               = "free") -> None:
     """Generate synthetic custodian data, an agreement, a manifest, requests and a truth file."""
-    from . import synth
+    from disclosure_gate import synth
 
     if fmt not in ("csv", "parquet"):
         raise InputError("--format must be csv or parquet")
@@ -389,7 +392,7 @@ def demo_cmd(full: Annotated[bool, typer.Option("--full", help="1.28 M requests 
              workdir: Annotated[Path | None, typer.Option("--workdir", help="where generated files go")]
              = None) -> None:
     """Generate an incident-shaped dataset, run it under 6103i2 and seed-2025, print both funnels."""
-    from . import demo
+    from disclosure_gate.app import demo
 
     demo.run_demo(_home_path(home), full=full, workdir=workdir, console=out, err=err)
 

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import yaml
 
-from .errors import AuthorizationError, DocumentError, InputError
+from disclosure_gate.errors import AuthorizationError, DocumentError, InputError
 
 ROLES = ("preparer", "approver", "auditor")
 CONFIG = "config.yaml"

@@ -17,7 +17,7 @@ from typing import Any
 
 import duckdb
 
-from .errors import EngineError
+from disclosure_gate.errors import EngineError
 
 Row = tuple[Any, ...]
 
