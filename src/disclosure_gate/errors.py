@@ -12,6 +12,7 @@ the file, the line and the column, not the cell's content.
 
     DgateError                       DG000  exit 1
     ├── HomeError                    DG100  exit 2   home folder missing or unusable
+    ├── UsageError                   DG110  exit 64  a command-line option or argument is wrong
     ├── InputError                   DG200  exit 3   a file a user gave us is bad
     │   ├── TableFormatError         DG201           unknown extension, malformed CSV/Parquet
     │   ├── EncodingError            DG202           non-UTF-8 bytes or an embedded NUL
@@ -23,9 +24,13 @@ the file, the line and the column, not the cell's content.
     │   ├── NotFoundError            DG301           no such batch / agreement / package
     │   └── ConflictError            DG302           e.g. re-adding an agreement with new content
     ├── PolicyError                  DG400  exit 5   a policy failed to load or evaluate
-    ├── AuthorizationError           DG500  exit 6   user unknown or not allowed (release)
+    ├── AuthorizationError           DG500  exit 6   the actor may not do this (role, separation of duties)
+    ├── AuthenticationError          DG510  exit 8   no, a wrong, an expired or a revoked credential
     ├── IntegrityError               DG600  exit 7   ledger or package verification failed
-    └── EngineError                  DG900  exit 9   the database engine failed unexpectedly
+    ├── LimitError                   DG700  exit 13  a size or rate limit was exceeded
+    ├── EngineError                  DG900  exit 9   the database engine failed unexpectedly
+    ├── BusyError                    DG910  exit 11  the home is in use by another dgate process
+    └── DiskFullError                DG920  exit 12  the disk (or quota) is full
 """
 
 from __future__ import annotations
@@ -122,9 +127,19 @@ class PolicyError(DgateError):
     exit_code = 5
 
 
+class UsageError(DgateError):
+    code = "DG110"
+    exit_code = 64
+
+
 class AuthorizationError(DgateError):
     code = "DG500"
     exit_code = 6
+
+
+class AuthenticationError(DgateError):
+    code = "DG510"
+    exit_code = 8
 
 
 class IntegrityError(DgateError):
@@ -132,14 +147,30 @@ class IntegrityError(DgateError):
     exit_code = 7
 
 
+class LimitError(DgateError):
+    code = "DG700"
+    exit_code = 13
+
+
 class EngineError(DgateError):
     code = "DG900"
     exit_code = 9
 
 
+class BusyError(DgateError):
+    code = "DG910"
+    exit_code = 11
+
+
+class DiskFullError(DgateError):
+    code = "DG920"
+    exit_code = 12
+
+
 ALL_ERRORS: tuple[type[DgateError], ...] = (
     DgateError,
     HomeError,
+    UsageError,
     InputError,
     TableFormatError,
     EncodingError,
@@ -152,6 +183,10 @@ ALL_ERRORS: tuple[type[DgateError], ...] = (
     ConflictError,
     PolicyError,
     AuthorizationError,
+    AuthenticationError,
     IntegrityError,
+    LimitError,
     EngineError,
+    BusyError,
+    DiskFullError,
 )
