@@ -14,16 +14,19 @@ import pytest
 
 @pytest.fixture(scope="module")
 def processed(tmp_path_factory):
-    from conftest import run_cli
+    from conftest import cli_people, run_cli
 
     root = tmp_path_factory.mktemp("accuracy")
     data, home = root / "data", root / "home"
     r = run_cli("synth", "--persons", "60000", "--requests", "20000", "--out", data, "--seed", "11")
     assert r.code == 0, r.stderr
     for args in (("init",), ("records", "load", "--persons", data / "persons.csv", "--addresses",
-                              data / "addresses.csv"), ("agreement", "add", data / "agreement.yaml")):
+                              data / "addresses.csv")):
         r = run_cli(*args, home=home)
         assert r.code == 0, r.stderr
+    tokens = cli_people(home, {"officer": "officer"})
+    r = run_cli("agreement", "add", data / "agreement.yaml", "--as", "officer", home=home, token=tokens["officer"])
+    assert r.code == 0, r.stderr
     r = run_cli("request", "submit", data / "requests.csv", "--manifest", data / "manifest.yaml", home=home)
     assert r.code == 0, r.stderr
     batch = r.stdout.strip()

@@ -5,12 +5,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import os
 import shutil
-import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import pyarrow as pa
@@ -18,34 +13,32 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from apphelp import load_world, make_people, operator, submit_and_process
+from conftest import kill9, run_until_paused
+from disclosure_gate.app import requests
 from disclosure_gate.engine import Engine
 from disclosure_gate.errors import IntegrityError
 from disclosure_gate.ledger import merkle, note, overseer
 from disclosure_gate.ledger import store as ledger
 from disclosure_gate.ledger.verify import verify_ledger
-from disclosure_gate.pipeline import batches, records
-from disclosure_gate.store.home import Home, init_home, open_home
-from disclosure_gate.surfaces.cli import main as cli
+from disclosure_gate.pipeline import decide
+from disclosure_gate.store.home import open_home
 
 MINI = Path(__file__).parent / "fixtures" / "mini"
 
 
-def build_home(path: Path) -> tuple[Home, str]:
-    h, _ = init_home(path)
-    ledger.install(h.engine)
-    ledger.ensure_keys(h.path)
-    records.load_records(h.engine, MINI / "persons.csv", MINI / "addresses.csv", on_swap=cli.snapshot_event)
-    cli.add_agreement(h, MINI / "agreement.yaml")
-    bid = batches.submit(h.engine, MINI / "requests.csv", MINI / "manifest.yaml").batch.batch_id
-    cli.process(h, bid, None, None, quiet=True)
-    return h, bid
+def build_home(path: Path) -> str:
+    people = make_people(path)
+    load_world(people, MINI / "persons.csv", MINI / "addresses.csv", MINI / "agreement.yaml")
+    bid = submit_and_process(people, MINI / "requests.csv", MINI / "manifest.yaml").run.batch_id
+    people.close()
+    return bid
 
 
 @pytest.fixture(scope="module")
 def pristine(tmp_path_factory):
     path = tmp_path_factory.mktemp("ledger") / "home"
-    h, bid = build_home(path)
-    h.close()
+    bid = build_home(path)
     return path, bid
 
 
@@ -54,17 +47,27 @@ def home(pristine, tmp_path):
     path, bid = pristine
     copy = tmp_path / "home"
     shutil.copytree(path, copy)
-    h = open_home(copy)
+    h = open_home(copy, write=True)
     yield h, ledger.load_keys(copy), bid
     h.close()
+
+
+def _snap(h) -> int:
+    """The index of the snapshot_loaded event (its body has "persons":5)."""
+    return int(h.engine.scalar("SELECT idx FROM ledger_entries WHERE kind = 'snapshot_loaded'"))
+
+
+def _first(h) -> int:
+    """The index of the first decision entry."""
+    return int(h.engine.scalar("SELECT min(first_idx) FROM ledger_runs"))
 
 
 def test_pristine_ledger_verifies(home):
     h, keys, _ = home
     report = verify_ledger(h.engine, keys)
     assert report.ok, report.problem
-    # 2 events (snapshot, agreement) + 12 decisions
-    assert report.entries == 14 and report.checkpoints == 1
+    events = h.engine.scalar("SELECT count(*) FROM ledger_entries WHERE body IS NOT NULL")
+    assert report.entries == events + 12 and report.checkpoints == 1
 
 
 def _all_entries(h, keys) -> list[str]:
@@ -83,7 +86,7 @@ def test_every_decision_has_exactly_one_leaf_without_plain_values(home):
         "SELECT count(*) FROM ledger_entries WHERE kind = 'decision'")
     assert h.engine.scalar("SELECT count(*) FROM ledger_entries WHERE kind = 'decision' AND body IS NOT NULL") == 0
     entries = _all_entries(h, keys)
-    assert len(entries) == 14
+    assert len(entries) == h.engine.scalar("SELECT count(*) FROM ledger_entries")
     bodies = " ".join(entries)
     for secret in ("123456789", "912561234", "GARCIA", "Garc", "MAIN", "Springfield", "1990-11-30"):
         assert secret not in bodies
@@ -91,14 +94,15 @@ def test_every_decision_has_exactly_one_leaf_without_plain_values(home):
 
 def test_decision_entries_carry_what_the_issue_requires_and_hash_to_their_leaves(home):
     h, keys, bid = home
-    run = cli.decide.get_run(h.engine, bid)
+    run = decide.find_run(h.engine, bid)
+    assert run is not None
     rows = h.engine.fetchall("SELECT request_id, decision, reasons, matched_tin FROM decisions ORDER BY _row")
     for i, (request_id, decision, reasons, tin) in enumerate(rows):
         idx = ledger.find_decision_entry(h.engine, run.run_id, request_id)
         body, leaf = ledger.entry(h.engine, idx, keys)
         assert merkle.leaf_hash(body.encode()) == leaf
         e = json.loads(body)
-        assert e["v"] == 2 and e["type"] == "decision" and e["idx"] == idx == 2 + i
+        assert e["v"] == 2 and e["type"] == "decision" and e["idx"] == idx == _first(h) + i
         assert e["batch"] == bid and e["agreement"] == "AGR-1"
         assert e["policy"] == f"{run.policy_id}@sha256:{run.policy_sha256}" and e["as_of"] == str(run.as_of)
         assert (e["request_id"], e["decision"]) == (request_id, decision)
@@ -108,7 +112,8 @@ def test_decision_entries_carry_what_the_issue_requires_and_hash_to_their_leaves
 
 def test_entry_of_a_changed_decision_is_refused(home):
     h, keys, bid = home
-    run = cli.decide.get_run(h.engine, bid)
+    run = decide.find_run(h.engine, bid)
+    assert run is not None
     idx = ledger.find_decision_entry(h.engine, run.run_id, "R2")
     h.engine.execute("UPDATE decisions SET reasons = 'X' WHERE request_id = 'R2'")
     with pytest.raises(IntegrityError, match=f"entry {idx}"):
@@ -143,55 +148,65 @@ def _fails_at(h, keys, idx_or_none, text):
 
 def test_flipped_stored_decision_is_named(home):
     h, keys, bid = home
-    idx = ledger.find_decision_entry(h.engine, cli.decide.get_run(h.engine, bid).run_id, "R3")
+    idx = ledger.find_decision_entry(h.engine, decide.find_run(h.engine, bid).run_id, "R3")
     h.engine.execute("UPDATE decisions SET decision = 'DISCLOSE', reasons = '' WHERE request_id = 'R3'")
     _fails_at(h, keys, idx, "stored decision differs")
 
 
 def test_flipped_byte_in_event_entry_is_named(home):
     h, keys, _ = home
-    h.engine.execute("UPDATE ledger_entries SET body = replace(body, '\"persons\":5', '\"persons\":6') WHERE idx = 0")
-    _fails_at(h, keys, 0, "altered")
+    k = _snap(h)
+    h.engine.execute("UPDATE ledger_entries SET body = replace(body, '\"persons\":5', '\"persons\":6') WHERE idx = ?",
+                     [k])
+    _fails_at(h, keys, k, "altered")
 
 
 def test_flipped_byte_in_decision_leaf_is_named(home):
     h, keys, _ = home
-    h.engine.execute("UPDATE ledger_entries SET leaf_hash = unhex('00' || substr(hex(leaf_hash), 3)) WHERE idx = 5")
-    _fails_at(h, keys, 5, "leaf was altered")
+    k = _first(h) + 3
+    h.engine.execute("UPDATE ledger_entries SET leaf_hash = unhex('00' || substr(hex(leaf_hash), 3)) WHERE idx = ?",
+                     [k])
+    _fails_at(h, keys, k, "leaf was altered")
 
 
 def test_reordered_decision_entries_are_named(home):
     h, keys, _ = home
-    h.engine.execute("UPDATE ledger_entries SET idx = CASE idx WHEN 6 THEN 7 ELSE 6 END WHERE idx IN (6, 7)")
-    _fails_at(h, keys, 6, "out of place (it holds the leaf of entry 7)")
+    a = _first(h) + 4
+    h.engine.execute("UPDATE ledger_entries SET idx = CASE idx WHEN ? THEN ? ELSE ? END WHERE idx IN (?, ?)",
+                     [a, a + 1, a, a, a + 1])
+    _fails_at(h, keys, a, f"out of place (it holds the leaf of entry {a + 1})")
 
 
 def test_reordered_event_entries_are_named(home):
     h, keys, _ = home
-    h.engine.execute("UPDATE ledger_entries SET idx = CASE idx WHEN 0 THEN 1 ELSE 0 END WHERE idx IN (0, 1)")
-    _fails_at(h, keys, 0, "out of place")
+    k = _snap(h)
+    h.engine.execute("UPDATE ledger_entries SET idx = CASE idx WHEN ? THEN ? ELSE ? END WHERE idx IN (?, ?)",
+                     [k, k + 1, k, k, k + 1])
+    _fails_at(h, keys, k, "out of place")
 
 
 def test_deleted_decision_is_named(home):
     h, keys, _ = home
     h.engine.execute("DELETE FROM decisions WHERE _row = 3")
-    _fails_at(h, keys, 5, "missing from storage")
+    _fails_at(h, keys, _first(h) + 3, "missing from storage")
 
 
 def test_deleted_entry_is_named(home):
     h, keys, _ = home
-    h.engine.execute("DELETE FROM ledger_entries WHERE idx = 4")
-    _fails_at(h, keys, 4, "missing")
+    k = _first(h) + 2
+    h.engine.execute("DELETE FROM ledger_entries WHERE idx = ?", [k])
+    _fails_at(h, keys, k, "missing")
 
 
 def test_truncated_log_is_named(home):
     h, keys, _ = home
-    h.engine.execute("DELETE FROM ledger_entries WHERE idx >= 10")
+    cut = _first(h) + 8
+    h.engine.execute("DELETE FROM ledger_entries WHERE idx >= ?", [cut])
     h.engine.execute("DELETE FROM decisions WHERE request_id IN (SELECT request_id FROM decisions "
                      "ORDER BY _row DESC LIMIT 4)")
     h.engine.execute("DELETE FROM ledger_tiles")
     report = verify_ledger(h.engine, keys)
-    assert not report.ok and "truncated" in report.problem and report.bad_index == 10
+    assert not report.ok and "truncated" in report.problem and report.bad_index == cut
 
 
 def _rewrite_entry(h, idx: int) -> None:
@@ -204,21 +219,22 @@ def _rewrite_entry(h, idx: int) -> None:
 
 def test_consistent_rewrite_is_named_by_its_subtree(home):
     h, keys, _ = home
-    _rewrite_entry(h, 0)
-    report = _fails_at(h, keys, 0, "rewritten")
-    assert "entries 0..1" in report.problem
+    k = _snap(h)
+    _rewrite_entry(h, k)
+    report = _fails_at(h, keys, k - k % 2, "rewritten")
+    assert f"entries {k - k % 2}..{k - k % 2 + 1}" in report.problem
 
 
 def test_wholesale_rewrite_fails_the_signed_checkpoint_and_the_agency_refuses_to_sign(home):
     h, keys, _ = home
     old = ledger.latest_checkpoint(h.engine)
-    _rewrite_entry(h, 0)
+    _rewrite_entry(h, _snap(h))
     h.engine.execute("DELETE FROM ledger_tiles")
     leaves = ledger._leaf_bytes(h.engine, 0)
     ledger._store_runs(h.engine, merkle.CompactRange().extend(leaves))
     report = verify_ledger(h.engine, keys)
     assert not report.ok and "differs from the signed checkpoint" in report.problem
-    ledger.append_event(h.engine, "test", {"n": 1})
+    ledger.append_event(h.engine, "test", {"n": 1}, "tester")
     with pytest.raises(IntegrityError, match="refusing to sign"):
         ledger.make_checkpoint(h.engine, keys)
     # Even if the insider also deletes the stored checkpoints and signs anew, an overseer holding the
@@ -232,7 +248,8 @@ def test_wholesale_rewrite_fails_the_signed_checkpoint_and_the_agency_refuses_to
 
 def test_inclusion_bundle_verifies_with_only_the_public_key(home):
     h, keys, bid = home
-    run = cli.decide.get_run(h.engine, bid)
+    run = decide.find_run(h.engine, bid)
+    assert run is not None
     idx = ledger.find_decision_entry(h.engine, run.run_id, "R1")
     cp = ledger.latest_checkpoint(h.engine)
     bundle = ledger.inclusion_bundle(h.engine, idx, cp, keys)
@@ -253,7 +270,7 @@ def test_witness_cosigns_only_consistent_growth(home, tmp_path):
     cosigned = overseer.cosign_checkpoint(first.note, vkey, witness, state, now=1_700_000_000)
     assert note.verify_cosignature(cosigned, witness.verifier(note.ALG_COSIGNATURE_V1), log_verifier=vkey) == \
         1_700_000_000
-    ledger.append_event(h.engine, "test", {"n": 2})
+    ledger.append_event(h.engine, "test", {"n": 2}, "tester")
     second = ledger.make_checkpoint(h.engine, keys)
     with pytest.raises(Exception, match="consistency proof"):
         overseer.cosign_checkpoint(second.note, vkey, witness, state)
@@ -264,37 +281,27 @@ def test_witness_cosigns_only_consistent_growth(home, tmp_path):
 
 
 def test_kill_9_during_processing_leaves_a_verifiable_ledger_and_a_rerun_completes(tmp_path):
-    h, _ = init_home(tmp_path / "home")
-    ledger.install(h.engine)
-    ledger.ensure_keys(h.path)
-    records.load_records(h.engine, MINI / "persons.csv", MINI / "addresses.csv", on_swap=cli.snapshot_event)
-    cli.add_agreement(h, MINI / "agreement.yaml")
-    bid = batches.submit(h.engine, MINI / "requests.csv", MINI / "manifest.yaml").batch.batch_id
-    h.close()
-    marker = tmp_path / "paused"
-    env = dict(os.environ, DGATE_FAULT_PAUSE=f"store:{marker}")
-    proc = subprocess.Popen([sys.executable, "-c", "from disclosure_gate.surfaces.cli.main import main; main()",
-                             "--home", str(tmp_path / "home"), "request", "process", bid],
-                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    deadline = time.time() + 300
-    while not marker.exists():
-        if proc.poll() is not None:
-            pytest.fail(f"process ended before reaching the fault point: {proc.stderr.read() if proc.stderr else ''}")
-        assert time.time() < deadline
-        time.sleep(0.05)
-    os.kill(proc.pid, signal.SIGKILL)
-    proc.communicate()  # reaps the process and closes its stderr pipe
-    h = open_home(tmp_path / "home")
+    people = make_people(tmp_path / "home")
+    load_world(people, MINI / "persons.csv", MINI / "addresses.csv", MINI / "agreement.yaml")
+    bid = requests.submit(people.op, MINI / "requests.csv", MINI / "manifest.yaml").batch.batch_id
+    people.close()
+    # Killed after the decisions and their leaves were written, before the transaction commits.
+    proc = run_until_paused("disclosure_gate.ledger.store:append_decisions", "after", tmp_path / "paused",
+                            "request", "process", bid, home=tmp_path / "home")
+    kill9(proc)
+    h = open_home(tmp_path / "home", write=True)
     keys = ledger.load_keys(h.path)
     assert verify_ledger(h.engine, keys).ok
     assert h.engine.scalar("SELECT count(*) FROM decisions") == 0
     assert h.engine.scalar("SELECT count(*) FROM runs") == 0
     assert h.engine.scalar("SELECT count(*) FROM ledger_entries WHERE kind = 'decision'") == 0
-    run = cli.process(h, bid, None, None, quiet=True)
-    assert run.created
-    assert h.engine.scalar("SELECT count(*) FROM decisions") == 12
-    assert verify_ledger(h.engine, keys).ok
     h.close()
+    s = operator(tmp_path / "home")
+    res = requests.process(s, bid)
+    assert res.created
+    assert s.engine.scalar("SELECT count(*) FROM decisions") == 12
+    assert verify_ledger(s.engine, keys).ok
+    s.close()
 
 
 def _insert_leaves(e: Engine, first: int, leaves: bytes) -> None:
@@ -314,7 +321,9 @@ def test_tiles_across_chunked_appends_match_a_fresh_tree_and_prove(chunks, big):
     if big:
         chunks = [*chunks, 2 * ledger._SQL_PAIRS_MIN + 3]
     e = Engine()
-    ledger.install(e)
+    from disclosure_gate.store import schema
+
+    schema.create(e, "test")
     leaves = b""
     for n in chunks:
         old = len(leaves) // 32

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from disclosure_gate.pipeline import batches, decide, match, policy, records
-from disclosure_gate.store.home import init_home
+from apphelp import load_world, make_people, submit_and_process
+from disclosure_gate.pipeline import match
 
 PERSONS = """tin,first_name,middle_name,last_name,name_suffix,dob,protected
 100100001,ROBERT,,GARCIA LOPEZ,,1980-02-03,false
@@ -91,22 +91,17 @@ def decided(tmp_path_factory):
     (root / "a.csv").write_text(ADDRESSES)
     (root / "m.yaml").write_text(MANIFEST)
     (root / "g.yaml").write_text(AGREEMENT)
-    h, _ = init_home(root / "home")
-    records.load_records(h.engine, root / "p.csv", root / "a.csv")
-    from disclosure_gate.store import agreements
-
-    agreements.add_agreement(h.engine, root / "g.yaml")
+    people = make_people(root / "home")
+    load_world(people, root / "p.csv", root / "a.csv", root / "g.yaml")
     rows = {}
-    pol = policy.load_builtin("6103i2")
     for c in CASES:  # one batch per case: the same person twice in a batch is a duplicate request
         req = root / f"{c[0]}.csv"
         req.write_text("request_id,first_name,last_name,tin,dob,address\n"
                        + ",".join([c[0], c[1], c[2], c[3], c[4], '"' + c[5] + '"']) + "\n")
-        bid = batches.submit(h.engine, req, root / "m.yaml").batch.batch_id
-        run = decide.process_batch(h.engine, bid, pol, as_of=dt.date(2026, 6, 2))
-        rows.update({r[0]: (r[1], r[2]) for r in h.engine.fetchall(
-            "SELECT request_id, decision, reasons FROM decisions WHERE run_id = ?", [run.run_id])})
-    h.close()
+        res = submit_and_process(people, req, root / "m.yaml", as_of=dt.date(2026, 6, 2))
+        rows.update({r[0]: (r[1], r[2]) for r in people.op.engine.fetchall(
+            "SELECT request_id, decision, reasons FROM decisions WHERE run_id = ?", [res.run.run_id])})
+    people.close()
     return rows
 
 

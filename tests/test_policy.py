@@ -5,13 +5,13 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from disclosure_gate.pipeline import policy
+from disclosure_gate.pipeline import facts, policy
 from disclosure_gate.pipeline.policy import DENY, DISCLOSE, REVIEW
 
 P = policy.load_builtin("6103i2")
 SEED = policy.load_builtin("seed-2025")
 
-BOOL_FACTS = [n for n, t in policy.FACT_TYPES.items() if t is bool]
+BOOL_FACTS = [f.name for f in facts.FACTS if f.cedar_type == "Bool"]
 vectors = st.fixed_dictionaries(
     {**{n: st.booleans() for n in BOOL_FACTS},
      "identity": st.sampled_from(policy.IDENTITY_VALUES),
@@ -19,7 +19,7 @@ vectors = st.fixed_dictionaries(
 
 GOOD = {n: True for n in BOOL_FACTS} | {
     "address_placeholder": False, "protected": False, "shared_by_many": False, "duplicate": False,
-    "identity": "confirmed", "seed_identity": "confirmed"}
+    "hidden_characters": False, "mixed_script": False, "identity": "confirmed", "seed_identity": "confirmed"}
 
 
 def lawful(v: dict[str, object]) -> bool:
@@ -34,7 +34,8 @@ def lawful(v: dict[str, object]) -> bool:
 
 
 def needs_review(v: dict[str, object]) -> bool:
-    return bool(v["identity"] == "low_confidence" or not v["unit_match"] or v["shared_by_many"])
+    return bool(v["identity"] == "low_confidence" or not v["unit_match"] or v["shared_by_many"]
+                or v["hidden_characters"] or v["mixed_script"])
 
 
 @settings(max_examples=400, deadline=None)
@@ -74,7 +75,9 @@ def test_reasons_are_exactly_the_failing_requirements():
         assert o == policy.Outcome(DENY, (code,)), code
     for code, change in {"LOW_CONFIDENCE": {"identity": "low_confidence"},
                          "UNIT_MISMATCH": {"unit_match": False},
-                         "ADDRESS_SHARED_BY_MANY": {"shared_by_many": True}}.items():
+                         "ADDRESS_SHARED_BY_MANY": {"shared_by_many": True},
+                         "MIXED_SCRIPT": {"mixed_script": True},
+                         "HIDDEN_CHARACTERS": {"hidden_characters": True}}.items():
         [o] = P.evaluate([GOOD | change])
         assert o == policy.Outcome(REVIEW, (code,)), code
     [o] = P.evaluate([GOOD | {"agreement_found": False, "authority_match": False, "agreement_active": False}])
@@ -84,6 +87,32 @@ def test_reasons_are_exactly_the_failing_requirements():
 def test_missing_facts_fail_closed():
     [o] = P.evaluate([{}])
     assert o.decision == DENY
+
+
+RANK = {DENY: 0, REVIEW: 1, DISCLOSE: 2}
+
+
+@settings(max_examples=300, deadline=None)
+@given(vectors, st.sets(st.sampled_from([f.name for f in facts.FACTS])))
+def test_a_missing_fact_never_makes_a_decision_more_permissive(v, missing):
+    """Fail closed: dropping any facts from any vector never moves it towards DISCLOSE."""
+    full, dropped = P.evaluate([v, {k: val for k, val in v.items() if k not in missing}])
+    assert RANK[dropped.decision] <= RANK[full.decision], (v, missing)
+
+
+def test_cedar_schema_file_is_generated_from_the_facts_contract():
+    from importlib import resources
+
+    text = (resources.files("disclosure_gate") / "policies" / "facts.cedarschema").read_text("utf-8")
+    assert text == facts.cedar_schema()
+
+
+def test_row_facts_columns_follow_the_contract(engine):
+    engine.execute(facts.row_facts_ddl())
+    cols = engine.columns("row_facts")
+    assert cols[:3] == ["batch_id", "snapshot_id", "_row"]
+    assert tuple(cols[4:]) == facts.FACT_COLUMNS
+    assert {f.name for f in facts.FACTS if f.level == "row"} <= set(cols)
 
 
 def test_seed_2025_discloses_without_address_corroboration():

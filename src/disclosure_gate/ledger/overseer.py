@@ -19,6 +19,8 @@ from typing import Any
 
 from disclosure_gate.errors import DocumentError, InputError, IntegrityError
 from disclosure_gate.ledger import merkle, note
+from disclosure_gate.ledger import witness as witness_rules
+from disclosure_gate.store.files import atomic_write
 
 
 def read_text(path_or_value: str) -> str:
@@ -94,8 +96,13 @@ def verify_inclusion_bundle(bundle: dict[str, Any], verifier: note.Verifier) -> 
 def verify_consistency_bundle(
     bundle: dict[str, Any], verifier: note.Verifier
 ) -> tuple[note.Checkpoint, note.Checkpoint]:
-    old = verify_checkpoint(str(bundle.get("old_checkpoint", "")), verifier)
     new = verify_checkpoint(str(bundle.get("new_checkpoint", "")), verifier)
+    if bundle.get("old_checkpoint") is None and bundle.get("old_size") == 0:
+        # From the empty tree the proof is empty (c2sp.org/tlog-witness): no signed size-0 checkpoint needed.
+        if _hashes(bundle.get("proof"), "proof"):
+            raise IntegrityError("a consistency proof from the empty tree must be empty")
+        return note.Checkpoint(new.origin, 0, merkle.EMPTY_ROOT), new
+    old = verify_checkpoint(str(bundle.get("old_checkpoint", "")), verifier)
     if old.origin != new.origin:
         raise IntegrityError("the two checkpoints are from different logs")
     proof = _hashes(bundle.get("proof"), "proof")
@@ -115,34 +122,46 @@ def cosign_checkpoint(
     consistency: dict[str, Any] | None = None,
     *,
     now: int | None = None,
+    dry_run: bool = False,
 ) -> str:
     """Witness a checkpoint: verify it, check consistency with the last one cosigned, cosign.
 
     ``state_file`` holds the largest checkpoint this witness has cosigned for
-    the log. A checkpoint that is smaller, or not proved consistent with it, is
-    refused, so a witness never endorses a fork or a rollback.
+    the log (the signed note, as before). The rules are the tlog-witness ones
+    of :func:`disclosure_gate.ledger.witness.check_update`, shared with
+    ``dgate-verify witness serve``: a smaller checkpoint (a rollback), the same
+    size with another root (a fork), or a larger one without a verifying
+    consistency proof from the recorded checkpoint is refused, so a witness
+    never endorses a fork or a rollback. The state file is replaced atomically
+    while ``<state_file>.lock`` is held.
     """
     cp = verify_checkpoint(note_text, verifier)
-    if state_file.exists():
-        previous = verify_checkpoint(state_file.read_text(encoding="utf-8"), verifier)
-        if cp.size < previous.size:
-            raise IntegrityError(
-                f"refusing to cosign: size {cp.size} is smaller than the {previous.size} already witnessed"
-            )
-        if cp.size == previous.size:
-            if cp.root != previous.root:
-                raise IntegrityError("refusing to cosign: same size as the witnessed checkpoint, different root")
-        else:
+    with witness_rules.StateLock(state_file):
+        recorded = witness_rules.EMPTY_STATE
+        proof: list[bytes] = []
+        if state_file.exists():
+            previous = verify_checkpoint(state_file.read_text(encoding="utf-8"), verifier)
+            if previous.origin != cp.origin:
+                raise IntegrityError(
+                    f"refusing to cosign: the state file is for log {previous.origin!r}, not {cp.origin!r}"
+                )
+            recorded = witness_rules.LogState(previous.size, previous.root)
+        if cp.size > recorded.size > 0:
             if consistency is None:
                 raise InputError(
                     "a consistency proof from the last witnessed checkpoint is required "
-                    "(dgate ledger consistency --from SIZE)"
+                    f"(dgate ledger consistency --from {recorded.size})"
                 )
             old, new = verify_consistency_bundle(consistency, verifier)
-            if (old.size, old.root, new.size, new.root) != (previous.size, previous.root, cp.size, cp.root):
+            if (old.size, old.root, new.size, new.root) != (recorded.size, recorded.root, cp.size, cp.root):
                 raise IntegrityError("the consistency proof is not between the witnessed and the new checkpoint")
-    cosigned = note.cosign(note_text, witness, int(time.time()) if now is None else now)
-    tmp = state_file.with_suffix(".tmp")
-    tmp.write_text(note_text, encoding="utf-8")
-    tmp.replace(state_file)
+            proof = _hashes(consistency.get("proof"), "proof")
+        try:
+            witness_rules.check_update(recorded, recorded.size, cp, proof)
+        except witness_rules.WitnessRefusal as exc:
+            raise IntegrityError(f"refusing to cosign: {exc.message}") from None
+        if dry_run:  # every check passed; nothing signed, the state file untouched
+            return note_text
+        cosigned = note.cosign(note_text, witness, int(time.time()) if now is None else now)
+        atomic_write(state_file, note_text)
     return cosigned

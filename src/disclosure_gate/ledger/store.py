@@ -29,13 +29,11 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import hashlib
 import hmac
 import json
-import os
 import secrets
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -43,22 +41,13 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
+from disclosure_gate.clock import naive_utc
 from disclosure_gate.engine import Engine
 from disclosure_gate.errors import HomeError, IntegrityError, NotFoundError
 from disclosure_gate.ledger import merkle, note
+from disclosure_gate.store import files
 
 ENTRY_VERSION = 2
-_DDL = (
-    """CREATE TABLE IF NOT EXISTS ledger_entries (
-        idx BIGINT NOT NULL, kind VARCHAR NOT NULL, body VARCHAR, leaf_hash BLOB NOT NULL,
-        run_id VARCHAR, created_at TIMESTAMP NOT NULL)""",
-    "CREATE TABLE IF NOT EXISTS ledger_runs (run_id VARCHAR NOT NULL, first_idx BIGINT NOT NULL, "
-    "entries BIGINT NOT NULL)",
-    "CREATE TABLE IF NOT EXISTS ledger_tiles (level INTEGER NOT NULL, tile BIGINT NOT NULL, width INTEGER NOT NULL, "
-    "hashes BLOB NOT NULL)",
-    """CREATE TABLE IF NOT EXISTS ledger_checkpoints (
-        size BIGINT PRIMARY KEY, root BLOB NOT NULL, note VARCHAR NOT NULL, created_at TIMESTAMP NOT NULL)""",
-)
 _ENTRY_COLS = "(idx, kind, body, leaf_hash, run_id, created_at)"
 
 
@@ -80,27 +69,16 @@ def _keys_dir(home: Path) -> Path:
 
 def ensure_keys(home: Path, origin: str | None = None) -> Keys:
     """Create the ledger signing key and the commitment key once (at ``dgate init``)."""
-    d = _keys_dir(home)
-    d.mkdir(mode=0o700, exist_ok=True)
+    d = files.private_dir(_keys_dir(home))
     skey_file, ckey_file = d / "ledger.skey", d / "commitment.key"
     if not skey_file.exists():
         name = origin or f"disclosure-gate.local/{secrets.token_hex(4)}"
         signer = note.generate_signer(name)
-        _write_secret(skey_file, note.signer_key_string(signer) + "\n")
-        (d / "ledger.vkey").write_text(note.verifier_key_string(signer) + "\n")
+        files.atomic_write(d / "ledger.vkey", note.verifier_key_string(signer) + "\n")
+        files.atomic_write(skey_file, note.signer_key_string(signer) + "\n")
     if not ckey_file.exists():
-        _write_secret(ckey_file, secrets.token_hex(32) + "\n")
+        files.atomic_write(ckey_file, secrets.token_hex(32) + "\n")
     return load_keys(home)
-
-
-def _write_secret(path: Path, text: str) -> None:
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as fh:
-        fh.write(text)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
 
 
 def load_keys(home: Path) -> Keys:
@@ -149,11 +127,6 @@ class DuckNodeStore:
         if value is None or len(value) != merkle.HASH_SIZE:
             raise IntegrityError(f"ledger node ({level}, {index}) is not stored")
         return bytes(value)
-
-
-def install(engine: Engine) -> None:
-    for ddl in _DDL:
-        engine.execute(ddl, label="ledger schema")
 
 
 def size(engine: Engine) -> int:
@@ -289,30 +262,47 @@ def canonical(body: Mapping[str, Any]) -> str:
     return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
 
 
-def append_event(engine: Engine, kind: str, fields: Mapping[str, Any]) -> int:
+RESERVED_FIELDS = frozenset({"v", "idx", "type", "kind", "at", "actor"})
+
+
+def append_event(engine: Engine, kind: str, fields: Mapping[str, Any], actor: str) -> int:
     """Append one non-decision event (release, agreement, snapshot, policy...). Returns its index."""
-    install(engine)
+    return append_events(engine, [(kind, fields)], actor)[0]
+
+
+def append_events(engine: Engine, events: Sequence[tuple[str, Mapping[str, Any]]], actor: str) -> list[int]:
+    """Append events in order, in the caller's transaction, growing the tree once. Returns their indexes.
+
+    Every event names its ``actor``: a person (``alice``) or the home's operator (``operator:<os user>``).
+    """
+    if not actor:
+        raise ValueError("every ledger event needs an actor")
+    if not events:
+        return []
     with engine.transaction():
-        idx = size(engine)
-        now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
-        body = canonical(
-            {
-                "v": ENTRY_VERSION,
-                "idx": idx,
-                "type": "event",
-                "kind": kind,
-                "at": now.isoformat(timespec="seconds") + "Z",
-                **fields,
-            }
-        )
-        engine.execute(
-            f"INSERT INTO ledger_entries {_ENTRY_COLS} "
-            "SELECT ?, ?, ?, unhex(sha256('\\x00'::BLOB || encode(?))), NULL, ?",
-            [idx, kind, body, body, now],
-            label="ledger event",
-        )
-        _grow_tree(engine, idx)
-    return idx
+        base = size(engine)
+        now = naive_utc(engine.clock)
+        at = now.isoformat(timespec="seconds") + "Z"
+        rows = []
+        for i, (kind, fields) in enumerate(events):
+            clash = RESERVED_FIELDS & set(fields)
+            if clash:
+                raise ValueError(f"event fields {sorted(clash)} are reserved")
+            body = canonical({"v": ENTRY_VERSION, "idx": base + i, "type": "event", "kind": kind, "at": at,
+                              "actor": actor, **fields})
+            rows.append((base + i, kind, body))
+        table = pa.table({"idx": pa.array([r[0] for r in rows], pa.int64()),
+                          "kind": [r[1] for r in rows], "body": [r[2] for r in rows]})
+        engine.register("ledger_events_view", table)
+        try:
+            engine.execute(
+                f"INSERT INTO ledger_entries {_ENTRY_COLS} "
+                "SELECT idx, kind, body, unhex(sha256('\\x00'::BLOB || encode(body))), NULL, ? "
+                "FROM ledger_events_view ORDER BY idx", [now], label="ledger event")
+        finally:
+            engine.unregister("ledger_events_view")
+        _grow_tree(engine, base)
+    return [r[0] for r in rows]
 
 
 # -- decision entries (format v2) ------------------------------------------------------------
@@ -376,7 +366,6 @@ def append_decisions(engine: Engine, run_id: str, keys: Keys, source: str | None
     decision, reasons, match_basis, matched_tin``); by default they are read from ``decisions``.
     Entry ``i`` is the decision with ``_row = i - first_idx``. Returns ``(first_idx, new size)``.
     """
-    install(engine)
     base = size(engine)
     src = source or "(SELECT * FROM decisions WHERE run_id = $run)"
     ctx = engine.fetchone(
@@ -419,7 +408,7 @@ def append_decisions(engine: Engine, run_id: str, keys: Keys, source: str | None
         engine.execute(
             f"INSERT INTO ledger_entries {_ENTRY_COLS} SELECT idx, 'decision', NULL, leaf, $run, $now "
             "FROM p_ledger_leaves",
-            {"run": run_id, "now": dt.datetime.now(dt.UTC).replace(tzinfo=None)},
+            {"run": run_id, "now": naive_utc(engine.clock)},
             label="ledger decisions",
         )
         engine.execute("INSERT INTO ledger_runs VALUES (?, ?, ?)", [run_id, base, count], label="ledger decisions")
@@ -439,7 +428,6 @@ class SignedCheckpoint:
 
 
 def latest_checkpoint(engine: Engine) -> SignedCheckpoint | None:
-    install(engine)
     row = engine.fetchone("SELECT size, root, note FROM ledger_checkpoints ORDER BY size DESC LIMIT 1")
     return None if row is None else SignedCheckpoint(int(row[0]), bytes(row[1]), str(row[2]))
 
@@ -451,7 +439,6 @@ def checkpoint_covering(engine: Engine, idx: int) -> SignedCheckpoint | None:
 
 def make_checkpoint(engine: Engine, keys: Keys) -> SignedCheckpoint:
     """Sign the current tree head, after proving it consistent with the last one signed."""
-    install(engine)
     n = size(engine)
     store = DuckNodeStore(engine)
     last = latest_checkpoint(engine)
@@ -475,7 +462,7 @@ def make_checkpoint(engine: Engine, keys: Keys) -> SignedCheckpoint:
     signed = note.sign_checkpoint(note.Checkpoint(keys.origin, n, root), keys.signer)
     engine.execute(
         "INSERT INTO ledger_checkpoints VALUES (?, ?, ?, ?)",
-        [n, root, signed, dt.datetime.now(dt.UTC).replace(tzinfo=None)],
+        [n, root, signed, naive_utc(engine.clock)],
         label="checkpoint",
     )
     return SignedCheckpoint(n, root, signed)
@@ -529,9 +516,15 @@ def inclusion_bundle(engine: Engine, idx: int, checkpoint: SignedCheckpoint, key
     }
 
 
-def consistency_bundle(engine: Engine, old: SignedCheckpoint, new: SignedCheckpoint) -> dict[str, Any]:
+def consistency_bundle(engine: Engine, old: SignedCheckpoint | None, new: SignedCheckpoint) -> dict[str, Any]:
+    """A consistency proof from ``old`` to ``new``. From the empty tree (``old`` None or size 0) the
+    proof is empty (c2sp.org/tlog-witness), so a witness that cosigned size 0 can move on."""
+    if old is None or old.size == 0:
+        return {"old_size": 0, "old_checkpoint": old.note if old else None, "new_checkpoint": new.note,
+                "proof": []}
     proof = merkle.consistency_proof(old.size, new.size, DuckNodeStore(engine))
-    return {"old_checkpoint": old.note, "new_checkpoint": new.note, "proof": [p.hex() for p in proof]}
+    return {"old_size": old.size, "old_checkpoint": old.note, "new_checkpoint": new.note,
+            "proof": [p.hex() for p in proof]}
 
 
 def checkpoint_at(engine: Engine, size_: int) -> SignedCheckpoint:

@@ -32,7 +32,6 @@ from disclosure_gate.ledger.store import (
     _leaf_bytes,
     _pads,
     decision_entry_sql,
-    install,
     pair_hasher,
     stored_level,
 )
@@ -53,7 +52,6 @@ class VerifyReport:
 
 
 def verify_ledger(engine: Engine, keys: Keys) -> VerifyReport:
-    install(engine)
     n = int(engine.scalar("SELECT count(*) FROM ledger_entries") or 0)
     cps = engine.fetchall("SELECT size, root, note FROM ledger_checkpoints ORDER BY size")
     report = VerifyReport(True, n, len(cps))

@@ -9,7 +9,7 @@ Cedar runs once per *distinct* fact vector, never per row: a batch of 1.28
 million rows has a few hundred distinct vectors, evaluated in one
 ``is_authorized_batch`` call with a pre-parsed ``PolicySet``.
 
-Fail-closed: a policy that does not validate against ``facts.cedarschema`` is
+Fail-closed: a policy that does not validate against the facts contract's schema is
 refused at load time; an evaluation error, or a deny with no determining
 policy, is a DENY with reason ``POLICY_ERROR`` or ``NOT_PERMITTED``.
 """
@@ -28,6 +28,7 @@ from typing import Any
 import cedarpy
 
 from disclosure_gate.errors import PolicyError
+from disclosure_gate.pipeline import facts
 
 DISCLOSE, DENY, REVIEW = "DISCLOSE", "DENY", "REVIEW"
 #: Reason codes that are not Cedar policies but come from the evaluator itself.
@@ -35,18 +36,8 @@ EVALUATOR_REASONS = ("NOT_PERMITTED", "POLICY_ERROR")
 BUILTIN_POLICIES = ("6103i2", "seed-2025")
 UNSAFE_POLICIES = frozenset({"seed-2025"})
 
-#: Every fact in a vector, with its Cedar type. Keep in step with facts.cedarschema.
-FACT_TYPES: dict[str, type] = {
-    "agreement_found": bool, "agreement_active": bool, "elements_complete": bool,
-    "authority_match": bool, "name_present": bool, "address_present": bool,
-    "address_placeholder": bool, "address_sufficient": bool, "address_consistent": bool,
-    "tin_given": bool, "tin_valid": bool, "identity": str, "address_on_file": bool,
-    "unit_match": bool, "protected": bool, "shared_by_many": bool, "duplicate": bool,
-    "seed_zip_like": bool, "seed_identity": str,
-}
-FACT_NAMES: tuple[str, ...] = tuple(FACT_TYPES)
-IDENTITY_VALUES = ("confirmed", "low_confidence", "ambiguous", "none", "name_mismatch",
-                   "not_evaluated")
+FACT_NAMES = facts.FACT_NAMES
+IDENTITY_VALUES = facts.IDENTITY_VALUES
 
 
 @dataclass(frozen=True)
@@ -78,7 +69,7 @@ class Policy:
             return []
         requests: list[dict[str, Any]] = []
         for v in vectors:
-            ctx = _context(v)
+            ctx = facts.context_of(v)
             for action in ("disclose", "auto_disclose"):
                 requests.append({"principal": 'Agency::"requester"',
                                  "action": f'Action::"{action}"',
@@ -107,20 +98,10 @@ class Policy:
         return tuple(ordered)
 
 
-def _context(vector: Mapping[str, Any]) -> dict[str, Any]:
-    ctx: dict[str, Any] = {}
-    for name, typ in FACT_TYPES.items():
-        value = vector.get(name)
-        if typ is bool:
-            ctx[name] = bool(value) if value is not None else False
-        else:
-            ctx[name] = str(value) if value is not None else "not_evaluated"
-    return ctx
-
-
 @cache
 def schema_text() -> str:
-    return (resources.files("disclosure_gate") / "policies" / "facts.cedarschema").read_text("utf-8")
+    """The Cedar schema, generated from the facts contract (``policies/facts.cedarschema`` is its copy)."""
+    return facts.cedar_schema()
 
 
 def builtin_text(policy_id: str) -> str:

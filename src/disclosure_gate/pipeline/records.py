@@ -1,21 +1,28 @@
 """Custodian records: the agency's own persons and addresses.
 
-``dgate records load`` reads both files, validates them, standardizes names and
-addresses once (so requests are cheap), and swaps the new snapshot in
-atomically: the old tables stay in place until one transaction renames the new
-ones over them. The snapshot id is the SHA-256 of both files' hashes.
+``dgate records load`` reads both files, validates them, folds names and
+addresses (the same Unicode folding as requests, so both sides compare alike),
+standardizes them once (so requests are cheap), and swaps the new snapshot in
+atomically: the standardized tables are built under ``stg_*`` names and one
+transaction renames them over the old ones. A crash leaves only ``stg_*``
+tables, which the next write open drops. The snapshot id is the SHA-256 of
+both files' hashes.
+
+``STANDARDIZE_VERSION`` names the standardization rules; a home whose snapshot
+was standardized under other rules is re-derived from the raw columns it keeps
+(:func:`rederive`), so matching never compares values made by two rule sets.
 """
 
 from __future__ import annotations
 
-import datetime as dt
 import hashlib
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from disclosure_gate.clock import naive_utc
 from disclosure_gate.engine import Engine
 from disclosure_gate.pipeline import match
+from disclosure_gate.pipeline.batches import fold_staging
 from disclosure_gate.pipeline.intake import TableIntake, TableSpec, load_table, require_all, require_rows
 from disclosure_gate.pipeline.standardize import address, names
 
@@ -29,10 +36,13 @@ ADDRESSES_SPEC = TableSpec(
     label="addresses file",
     required=("tin", "street", "city", "state", "zip", "valid_from", "valid_to"),
 )
-
+#: Bump when name or address standardization changes what it produces.
+STANDARDIZE_VERSION = "2"
 TRUE_WORDS = ("TRUE", "T", "1", "YES", "Y")
 FALSE_WORDS = ("FALSE", "F", "0", "NO", "N")
 DATE_RE = r"^\s*\d{4}-\d{2}-\d{2}\s*$"
+RAW_PERSONS, RAW_ADDRESSES = "stg_persons_raw", "stg_addresses_raw"
+STG_PERSON, STG_ADDRESS = "stg_person", "stg_address"
 
 
 @dataclass(frozen=True)
@@ -41,7 +51,7 @@ class SnapshotResult:
     persons: int
     addresses: int
     unchanged: bool
-    dry_run: bool = False
+    folded_values: int = 0
 
 
 def snapshot_id(persons_sha: str, addresses_sha: str) -> str:
@@ -82,64 +92,107 @@ def _validate_addresses(engine: Engine, t: TableIntake, persons: str) -> None:
 
 
 def person_sql(raw: str) -> str:
-    """Standardized persons from the raw intake table."""
+    """Standardized persons from the raw intake table (or from ``c_person``'s own raw columns)."""
     true_words = ", ".join(f"'{w}'" for w in TRUE_WORDS)
     extra = ("trim(s.tin) AS tin", "s.first_name", "s.middle_name", "s.last_name", "s.name_suffix",
-             "TRY_CAST(nullif(trim(s.dob), '') AS DATE) AS dob",
-             f"upper(trim(s.protected)) IN ({true_words}) AS protected")
+             "TRY_CAST(nullif(trim(CAST(s.dob AS VARCHAR)), '') AS DATE) AS dob",
+             f"upper(trim(CAST(s.protected AS VARCHAR))) IN ({true_words}) AS protected")
     return names.names_sql(raw, [], first="first_name", last="last_name", suffix="name_suffix", extra=extra)
 
 
-def address_rows_sql(raw: str) -> str:
+def address_rows_sql(raw: str, *, key: str = "_row") -> str:
     """Standardized addresses, each flagged ``is_last_known``: the current address (empty
     ``valid_to``), or else the one with the latest ``valid_from``."""
-    std = address.address_sql(raw, key_cols=["_row"], street="street", city="city",
-                              state="state", zip="zip")
+    std = address.address_sql(raw, key_cols=[key], street="street", city="city", state="state", zip="zip")
     return (
         "SELECT *, row_number() OVER (PARTITION BY tin ORDER BY valid_to IS NULL DESC, "
         "valid_from DESC NULLS LAST, addr_id DESC) = 1 AS is_last_known FROM ("
-        "SELECT r._row AS addr_id, trim(r.tin) AS tin, r.street, r.city, r.state, r.zip, "
-        "TRY_CAST(nullif(trim(r.valid_from), '') AS DATE) AS valid_from, "
-        "TRY_CAST(nullif(trim(r.valid_to), '') AS DATE) AS valid_to, s.* EXCLUDE (_row) "
-        f"FROM {raw} r JOIN ({std}) s USING (_row))"
+        f"SELECT r.{key} AS addr_id, trim(r.tin) AS tin, r.street, r.city, r.state, r.zip, "
+        "TRY_CAST(nullif(trim(CAST(r.valid_from AS VARCHAR)), '') AS DATE) AS valid_from, "
+        "TRY_CAST(nullif(trim(CAST(r.valid_to AS VARCHAR)), '') AS DATE) AS valid_to, s.* EXCLUDE ("
+        f"{key}) FROM {raw} r JOIN ({std}) s USING ({key}))"
     )
 
 
-def load_records(engine: Engine, persons_path: Path, addresses_path: Path, *, dry_run: bool = False,
-                 on_swap: Callable[[Engine, SnapshotResult], None] | None = None) -> SnapshotResult:
-    """Validate, standardize and atomically install a custodian snapshot.
+@dataclass(frozen=True)
+class Staged:
+    snapshot_id: str
+    persons: TableIntake
+    addresses: TableIntake
+    folded_values: int
+    current: str | None
 
-    ``on_swap`` runs inside the swapping transaction (the ledger event).
-    """
+    @property
+    def unchanged(self) -> bool:
+        return self.current == self.snapshot_id
+
+
+def stage(engine: Engine, persons_path: Path, addresses_path: Path) -> Staged:
+    """Read, validate and fold both files into temporary tables. Touches no stored state."""
     try:
-        p = load_table(engine, persons_path, PERSONS_SPEC, "stg_persons_raw")
-        a = load_table(engine, addresses_path, ADDRESSES_SPEC, "stg_addresses_raw")
+        p = load_table(engine, persons_path, PERSONS_SPEC, RAW_PERSONS)
+        a = load_table(engine, addresses_path, ADDRESSES_SPEC, RAW_ADDRESSES)
         _validate_persons(engine, p)
-        _validate_addresses(engine, a, "stg_persons_raw")
-        sid = snapshot_id(p.sha256, a.sha256)
-        if current_snapshot(engine) == sid or dry_run:
-            return SnapshotResult(sid, p.rows, a.rows, unchanged=current_snapshot(engine) == sid,
-                                  dry_run=dry_run)
-        engine.execute(f"CREATE OR REPLACE TABLE stg_person AS {person_sql('stg_persons_raw')}",
-                       label="standardize persons")
-        engine.execute(
-            f"CREATE OR REPLACE TABLE stg_address AS {address_rows_sql('stg_addresses_raw')}",
-            label="standardize addresses")
-        with engine.transaction():
-            engine.execute("DROP TABLE IF EXISTS c_person", label="swap")
-            engine.execute("DROP TABLE IF EXISTS c_address", label="swap")
-            engine.execute("ALTER TABLE stg_person RENAME TO c_person", label="swap")
-            engine.execute("ALTER TABLE stg_address RENAME TO c_address", label="swap")
-            engine.execute(match.STREET_NAMES_SQL, label="street names")
-            engine.execute("UPDATE snapshots SET is_current = false", label="snapshot")
-            engine.execute(
-                "INSERT OR REPLACE INTO snapshots VALUES (?, ?, ?, ?, ?, ?, true)",
-                [sid, p.sha256, a.sha256, p.rows, a.rows, dt.datetime.now(dt.UTC)],
-                label="snapshot")
-            result = SnapshotResult(sid, p.rows, a.rows, unchanged=False)
-            if on_swap is not None:
-                on_swap(engine, result)
-        return result
-    finally:
-        for t in ("stg_persons_raw", "stg_addresses_raw", "stg_person", "stg_address"):
-            engine.execute(f"DROP TABLE IF EXISTS {t}", label="cleanup")
+        _validate_addresses(engine, a, RAW_PERSONS)
+        folded = fold_staging(engine, RAW_PERSONS) + fold_staging(engine, RAW_ADDRESSES)
+    except BaseException:
+        drop_staging(engine)
+        raise
+    return Staged(snapshot_id(p.sha256, a.sha256), p, a, folded, current_snapshot(engine))
+
+
+def build(engine: Engine) -> None:
+    """Standardize the staged files into ``stg_person`` / ``stg_address`` (outside any transaction)."""
+    engine.execute(f"CREATE OR REPLACE TABLE {STG_PERSON} AS {person_sql(RAW_PERSONS)}", label="standardize persons")
+    engine.execute(f"CREATE OR REPLACE TABLE {STG_ADDRESS} AS {address_rows_sql(RAW_ADDRESSES)}",
+                   label="standardize addresses")
+
+
+def swap(engine: Engine, staged: Staged, loaded_by: str) -> SnapshotResult:
+    """Install the built tables as the current snapshot. Call inside the transaction with its ledger event."""
+    engine.execute("DROP TABLE IF EXISTS c_person", label="swap")
+    engine.execute("DROP TABLE IF EXISTS c_address", label="swap")
+    engine.execute(f"ALTER TABLE {STG_PERSON} RENAME TO c_person", label="swap")
+    engine.execute(f"ALTER TABLE {STG_ADDRESS} RENAME TO c_address", label="swap")
+    engine.execute(match.STREET_NAMES_SQL, label="street names")
+    engine.execute("UPDATE snapshots SET is_current = false", label="snapshot")
+    engine.execute("INSERT OR REPLACE INTO snapshots VALUES (?, ?, ?, ?, ?, ?, true, ?)",
+                   [staged.snapshot_id, staged.persons.sha256, staged.addresses.sha256, staged.persons.rows,
+                    staged.addresses.rows, naive_utc(engine.clock), loaded_by], label="snapshot")
+    engine.execute("INSERT OR REPLACE INTO meta VALUES ('standardize_version', ?)", [STANDARDIZE_VERSION],
+                   label="snapshot")
+    return SnapshotResult(staged.snapshot_id, staged.persons.rows, staged.addresses.rows, unchanged=False,
+                          folded_values=staged.folded_values)
+
+
+def drop_staging(engine: Engine) -> None:
+    for t in (RAW_PERSONS, RAW_ADDRESSES, STG_PERSON, STG_ADDRESS):
+        engine.execute(f"DROP TABLE IF EXISTS {t}", label="cleanup")
+
+
+def needs_rederive(engine: Engine) -> bool:
+    if not engine.table_exists("c_address"):
+        return False
+    have = engine.scalar("SELECT value FROM meta WHERE key = 'standardize_version'")
+    return bool(have != STANDARDIZE_VERSION)
+
+
+def rederive(engine: Engine) -> bool:
+    """Re-standardize the current snapshot from its raw columns under today's rules (a migration step)."""
+    if not needs_rederive(engine):
+        return False
+    engine.execute(f"CREATE OR REPLACE TABLE {STG_PERSON} AS {person_sql('c_person')}", label="rederive persons")
+    engine.execute(f"CREATE OR REPLACE TABLE {STG_ADDRESS} AS "
+                   f"SELECT * EXCLUDE (is_last_known) FROM ({address_rows_sql('c_address', key='addr_id')})",
+                   label="rederive addresses")
+    engine.execute(f"CREATE OR REPLACE TABLE {STG_ADDRESS} AS SELECT *, row_number() OVER (PARTITION BY tin "
+                   "ORDER BY valid_to IS NULL DESC, valid_from DESC NULLS LAST, addr_id DESC) = 1 AS is_last_known "
+                   f"FROM {STG_ADDRESS}", label="rederive addresses")
+    with engine.transaction():
+        for old, new in (("c_person", STG_PERSON), ("c_address", STG_ADDRESS)):
+            engine.execute(f"DROP TABLE IF EXISTS {old}", label="rederive")
+            engine.execute(f"ALTER TABLE {new} RENAME TO {old}", label="rederive")
+        engine.execute(match.STREET_NAMES_SQL, label="street names")
+        engine.execute("INSERT OR REPLACE INTO meta VALUES ('standardize_version', ?)", [STANDARDIZE_VERSION],
+                       label="rederive")
+    return True

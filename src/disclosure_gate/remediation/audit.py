@@ -1,19 +1,25 @@
 """Audit: replay past decisions under another policy, or audit another system's disclosure log.
 
 **Replay** re-evaluates the stored facts of every primary run (optionally one
-agreement, optionally since a date) under a policy version. It uses each run's
-own processing date and the agreement's state on that date. Matching is re-run
-only where the new policy needs facts that were never computed: when a
-request-level failure meant no custodian record was read, and the policy
-(an unsafe baseline) ignores request-level checks. Every past DISCLOSE that the
-new policy would not make is a **finding**: a candidate improper disclosure,
-grouped by the new reasons and marked if it was actually delivered.
+agreement, optionally since a date) under a policy version, each run on its
+own processing date. Matching is re-run only where the new policy needs facts
+that were never computed (an unsafe baseline's own facts). Every past
+disclosure (a row whose *effective* decision was DISCLOSE, by policy or by two
+reviewers) that the policy would not make is a **finding**:
 
-**Import** takes a log from another system: the request rows it received
-(the request-file columns) plus ``disclosed`` (true/false), and optionally
+* ``unlawful``: the policy would DENY it;
+* ``review``: the policy would send it to REVIEW (LOW_CONFIDENCE,
+  UNIT_MISMATCH, ADDRESS_SHARED_BY_MANY...). A review finding joins an incident
+  only after an auditor has judged it unlawful (``dgate audit review``).
+
+Findings are marked where they were delivered (in a delivered or recalled package).
+
+**Import** takes a log from another system: the request rows it received (the
+request-file columns) plus ``disclosed`` (true/false), and optionally
 ``address_validated`` and ``disclosed_on``. It computes facts for those rows
-with this pipeline, judges every disclosure under the chosen policy, and
-reports the two figures the 2025 court and agency counted differently:
+with the same facts computation as processing, judges every disclosure under
+the chosen policy, and reports the two figures the 2025 court and agency
+counted differently:
 
 * **never validated** (the court's count): disclosures whose requested address
   the disclosing process never checked. It is taken from ``address_validated``
@@ -27,38 +33,27 @@ reports the two figures the 2025 court and agency counted differently:
 
 from __future__ import annotations
 
-import datetime as dt
 import hashlib
 import json
 from dataclasses import dataclass, field
-from pathlib import Path
+from typing import Any
 
 from disclosure_gate.engine import Engine
-from disclosure_gate.errors import InputError, NotFoundError
-from disclosure_gate.ledger import store as ledger
-from disclosure_gate.pipeline import match
-from disclosure_gate.pipeline.batches import REQUEST_COLUMNS, REQUEST_SPEC, find_batch
-from disclosure_gate.pipeline.decide import FACT_COLUMNS, RequestFacts, ensure_facts, evaluate_into, request_facts
-from disclosure_gate.pipeline.intake import TableSpec, load_table, require_all
+from disclosure_gate.errors import NotFoundError
+from disclosure_gate.ledger.digest import digest
+from disclosure_gate.pipeline.batches import REQUEST_SPEC
+from disclosure_gate.pipeline.intake import TableSpec
 from disclosure_gate.pipeline.policy import Policy
-from disclosure_gate.pipeline.records import current_snapshot
-from disclosure_gate.store.agreements import find_agreement
+from disclosure_gate.pipeline.review import effective_sql
 
-_DDL = (
-    """CREATE TABLE IF NOT EXISTS audits (
-        audit_id VARCHAR PRIMARY KEY, kind VARCHAR NOT NULL, created_at TIMESTAMP NOT NULL,
-        policy VARCHAR NOT NULL, params VARCHAR NOT NULL, checked BIGINT NOT NULL, disclosures BIGINT NOT NULL,
-        flagged BIGINT NOT NULL, court_count BIGINT, agency_count BIGINT)""",
-    """CREATE TABLE IF NOT EXISTS audit_findings (
-        audit_id VARCHAR NOT NULL, batch_id VARCHAR NOT NULL, run_id VARCHAR, request_id VARCHAR NOT NULL,
-        matched_tin VARCHAR, old_decision VARCHAR, new_decision VARCHAR NOT NULL, new_reasons VARCHAR NOT NULL,
-        decided_on DATE, delivered BOOLEAN NOT NULL, package_id VARCHAR)""",
-)
 TRUE_WORDS = ("TRUE", "T", "1", "YES", "Y")
 BOOL_WORDS = (*TRUE_WORDS, "FALSE", "F", "0", "NO", "N")
 LOG_SPEC = TableSpec(label="disclosure log", required=(*REQUEST_SPEC.required, "disclosed"),
                      optional=(*REQUEST_SPEC.optional, "address_validated", "disclosed_on"),
                      key="request_id", groups=REQUEST_SPEC.groups)
+FINDINGS_DIGEST_COLUMNS = ("batch_id", "request_id", "matched_tin", "old_decision", "new_decision", "new_reasons",
+                           "decided_on", "delivered", "package_id", "finding")
+VERDICTS = ("unlawful", "lawful")
 
 
 @dataclass(frozen=True)
@@ -68,165 +63,118 @@ class AuditResult:
     policy: str
     checked: int
     disclosures: int
-    flagged: int
+    flagged: int  # unlawful findings
     by_reason: dict[str, int] = field(default_factory=dict)
     delivered_flagged: int = 0
     court_count: int | None = None
     agency_count: int | None = None
+    review_count: int = 0  # findings that would need review
+    review_by_reason: dict[str, int] = field(default_factory=dict)
+    run_by: str | None = None
+    created_at: Any = None
+    reviewed_unlawful: int = 0
+    reviewed_lawful: int = 0
 
 
-def install(engine: Engine) -> None:
-    for ddl in _DDL:
-        engine.execute(ddl, label="audit schema")
-
-
-def _now() -> dt.datetime:
-    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
-
-
-def _audit_id(kind: str, policy: Policy, params: dict[str, object]) -> str:
-    seed = f"{kind}\n{policy.label}\n{json.dumps(params, sort_keys=True)}\n{_now().isoformat()}"
+def audit_id_for(kind: str, policy: Policy, params: dict[str, object], at: str) -> str:
+    seed = f"{kind}\n{policy.label}\n{json.dumps(params, sort_keys=True)}\n{at}"
     return "A" + hashlib.sha256(seed.encode()).hexdigest()[:15]
 
 
-def _by_reason(engine: Engine, audit_id: str) -> dict[str, int]:
+def _by_reason(engine: Engine, audit_id: str, finding: str) -> dict[str, int]:
     return {str(k): int(v) for k, v in engine.fetchall(
         "SELECT reason, count(*) FROM (SELECT unnest(string_split(new_reasons, ';')) AS reason FROM audit_findings "
-        "WHERE audit_id = ? AND new_reasons <> '') GROUP BY reason ORDER BY 2 DESC, 1", [audit_id])}
+        "WHERE audit_id = ? AND finding = ? AND new_reasons <> '') GROUP BY reason ORDER BY 2 DESC, 1",
+        [audit_id, finding])}
 
 
-def replay(engine: Engine, policy: Policy, *, agreement_id: str | None = None, since: dt.date | None = None
-           ) -> AuditResult:
-    install(engine)
-    from disclosure_gate.remediation.release import install as release_install
-
-    release_install(engine)
-    params: dict[str, object] = {"agreement": agreement_id, "since": str(since) if since else None}
-    audit_id = _audit_id("replay", policy, params)
-    runs = engine.fetchall(
-        "SELECT r.run_id, r.batch_id, r.as_of FROM runs r JOIN batches b USING (batch_id) WHERE r.is_primary "
-        "AND (? IS NULL OR b.agreement_id = ?) AND (? IS NULL OR r.as_of >= ?) ORDER BY r.created_at",
-        [agreement_id, agreement_id, since, since], label="replay runs")
-    checked = disclosures = 0
-    with engine.transaction():
-        for run_id, batch_id, as_of in runs:
-            batch = find_batch(engine, str(batch_id))
-            if batch is None:
-                continue
-            agreement = find_agreement(engine, batch.agreement_id)
-            req = request_facts(batch, agreement, as_of)
-            if policy.unsafe:  # needs the records read and the baseline's own facts
-                ensure_facts(engine, batch, agreement, inspect=True, progress=None, seed=True)
-            evaluate_into(engine, str(batch_id), policy, req, "p_replay")
-            engine.execute(
-                "INSERT INTO audit_findings SELECT ?, ?, d.run_id, d.request_id, d.matched_tin, d.decision, "
-                "n.decision, n.reasons, ?, pk.package_id IS NOT NULL, pk.package_id "
-                "FROM decisions d JOIN p_replay n USING (_row) "
-                "LEFT JOIN (SELECT pr.request_id, p.package_id FROM package_rows pr JOIN packages p "
-                "           USING (package_id) WHERE p.run_id = ? AND p.state IN ('delivered', 'recalled')) pk "
-                "  ON pk.request_id = d.request_id "
-                "WHERE d.run_id = ? AND d.decision = 'DISCLOSE' AND n.decision <> 'DISCLOSE'",
-                [audit_id, batch_id, as_of, run_id, run_id], label="replay findings")
-            counts = engine.fetchone("SELECT count(*), count(*) FILTER (WHERE decision = 'DISCLOSE') FROM decisions "
-                                     "WHERE run_id = ?", [run_id])
-            assert counts is not None
-            checked += int(counts[0])
-            disclosures += int(counts[1])
-            engine.execute("DROP TABLE IF EXISTS p_replay")
-        return _finish(engine, audit_id, "replay", policy, params, checked, disclosures, None, None)
+def replay_findings(engine: Engine, audit_id: str, run_id: str, batch_id: str, decided: str, as_of: Any) -> None:
+    """Insert the findings of one run: effective DISCLOSEs that temp table ``decided`` would not make."""
+    engine.execute(
+        f"INSERT INTO audit_findings SELECT $audit, $batch, e.run_id, e.request_id, e.matched_tin, e.decision, "
+        "n.decision, n.reasons, $as_of, pk.package_id IS NOT NULL, pk.package_id, "
+        "CASE WHEN n.decision = 'DENY' THEN 'unlawful' ELSE 'review' END, e._row "
+        f"FROM ({effective_sql('d.run_id = $run')}) e JOIN {decided} n USING (_row) "
+        "LEFT JOIN (SELECT pr._row, any_value(p.package_id) AS package_id FROM package_rows pr JOIN packages p "
+        "           USING (package_id) WHERE p.run_id = $run AND p.delivered_at IS NOT NULL GROUP BY pr._row) pk "
+        "  ON pk._row = e._row "
+        "WHERE e.decision = 'DISCLOSE' AND n.decision <> 'DISCLOSE'",
+        {"audit": audit_id, "batch": batch_id, "as_of": as_of, "run": run_id}, label="replay findings")
 
 
-def _finish(engine: Engine, audit_id: str, kind: str, policy: Policy, params: dict[str, object], checked: int,
-            disclosures: int, court: int | None, agency: int | None) -> AuditResult:
-    flagged, delivered = engine.fetchone(
-        "SELECT count(*), count(*) FILTER (WHERE delivered) FROM audit_findings WHERE audit_id = ?",
-        [audit_id]) or (0, 0)
-    engine.execute("INSERT INTO audits VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                   [audit_id, kind, _now(), policy.label, json.dumps(params, sort_keys=True), checked, disclosures,
-                    int(flagged), court, agency], label="audit")
-    by_reason = _by_reason(engine, audit_id)
-    ledger.append_event(engine, "audit_completed", {"audit_id": audit_id, "kind": kind, "policy": policy.label,
-                                                    "checked": checked, "flagged": int(flagged),
-                                                    "by_reason": by_reason})
-    return AuditResult(audit_id, kind, policy.label, checked, disclosures, int(flagged), by_reason,
-                       int(delivered), court, agency)
+def findings_digest(engine: Engine, audit_id: str) -> str:
+    return digest(engine, "(SELECT * FROM audit_findings WHERE audit_id = ?)", FINDINGS_DIGEST_COLUMNS,
+                  ["batch_id", "request_id"], [audit_id])
 
 
-def import_log(engine: Engine, path: Path, policy: Policy, *, agreement_id: str | None = None) -> AuditResult:
-    """Audit another system's disclosure log under ``policy`` (see the module docstring)."""
-    install(engine)
-    if current_snapshot(engine) is None:
-        raise NotFoundError("no custodian records loaded: run 'dgate records load' first")
-    agreement = find_agreement(engine, agreement_id) if agreement_id else None
-    if agreement_id and agreement is None:
-        raise NotFoundError(f"no agreement '{agreement_id}' in this home")
-    t = load_table(engine, path, LOG_SPEC, "stg_log")
-    try:
-        words = ", ".join(f"'{w}'" for w in BOOL_WORDS)
-        require_all(engine, t, [
-            (f"upper(trim(coalesce(disclosed, ''))) NOT IN ({words})", "disclosed", "disclosed must be true or false"),
-            (f"address_validated IS NOT NULL AND trim(address_validated) <> '' AND "
-             f"upper(trim(address_validated)) NOT IN ({words})", "address_validated",
-             "address_validated must be true, false or empty"),
-        ])
-        params: dict[str, object] = {"log": Path(path).name, "log_sha256": t.sha256, "agreement": agreement_id}
-        audit_id = _audit_id("import", policy, params)
-        batch_id = "L" + audit_id[1:]
-        true_words = ", ".join(f"'{w}'" for w in TRUE_WORDS)
-        cols = ", ".join(REQUEST_COLUMNS)
-        with engine.transaction():
-            engine.execute(f"INSERT INTO req_rows (batch_id, _row, {cols}) SELECT ?, _row, {cols} FROM stg_log",
-                           [batch_id], label="log rows")
-            engine.execute(
-                "CREATE OR REPLACE TEMP TABLE p_log AS SELECT _row, trim(request_id) AS request_id, "
-                f"upper(trim(disclosed)) IN ({true_words}) AS disclosed, "
-                f"CASE WHEN nullif(trim(address_validated), '') IS NULL THEN NULL "
-                f"     ELSE upper(trim(address_validated)) IN ({true_words}) END AS address_validated, "
-                "TRY_CAST(nullif(trim(disclosed_on), '') AS DATE) AS disclosed_on FROM stg_log", label="log flags")
-            reference = engine.scalar("SELECT max(disclosed_on) FROM p_log") or dt.date.today()
-            params_m = match.MatchParams(batch_id=batch_id, address_style="free" if t.group == ("address",)
-                                         else "structured", reference_date=reference,
-                                         lookback_years=agreement.lookback_years if agreement else 6,
-                                         shared_threshold=agreement.shared_address_threshold if agreement else 25)
-            try:
-                match.compute_facts(engine, params_m, inspect=True, seed=policy.unsafe)
-                fcols = ", ".join(FACT_COLUMNS)
-                engine.execute(f"INSERT INTO row_facts (batch_id, snapshot_id, _row, request_id, {fcols}) "
-                               f"SELECT ?, ?, _row, request_id, {fcols} FROM p_facts",
-                               [batch_id, current_snapshot(engine)], label="log facts")
-            finally:
-                match.drop_temp(engine)
-            evaluate_into(engine, batch_id, policy, RequestFacts(True, True, True, True), "p_judged")
-            engine.execute(
-                "INSERT INTO audit_findings SELECT ?, ?, NULL, l.request_id, f.matched_tin, 'DISCLOSE', j.decision, "
-                "j.reasons, l.disclosed_on, true, NULL FROM p_log l JOIN p_judged j USING (_row) "
-                "JOIN row_facts f ON f.batch_id = ? AND f._row = l._row "
-                "WHERE l.disclosed AND j.decision <> 'DISCLOSE'", [audit_id, batch_id, batch_id], label="log findings")
-            figures = engine.fetchone(
-                "SELECT count(*), count(*) FILTER (WHERE l.disclosed), "
-                "count(*) FILTER (WHERE l.disclosed AND NOT coalesce(l.address_validated, NOT f.t_present)), "
-                "count(*) FILTER (WHERE l.disclosed AND NOT (f.addr_usable AND f.address_on_file)) "
-                "FROM p_log l JOIN row_facts f ON f.batch_id = ? AND f._row = l._row", [batch_id], label="log figures")
-            assert figures is not None
-            engine.execute("DROP TABLE IF EXISTS p_log")
-            engine.execute("DROP TABLE IF EXISTS p_judged")
-            return _finish(engine, audit_id, "import", policy, params, int(figures[0]), int(figures[1]),
-                           int(figures[2]), int(figures[3]))
-    finally:
-        engine.execute("DROP TABLE IF EXISTS stg_log")
+def finish(engine: Engine, audit_id: str, kind: str, policy: Policy, params: dict[str, object], checked: int,
+           disclosures: int, court: int | None, agency: int | None, run_by: str) -> tuple[AuditResult, str]:
+    """Insert the audit row. Returns the result and the findings' digest (for the ledger event)."""
+    counts = engine.fetchone(
+        "SELECT count(*) FILTER (WHERE finding = 'unlawful'), count(*) FILTER (WHERE finding = 'review') "
+        "FROM audit_findings WHERE audit_id = ?", [audit_id]) or (0, 0)
+    value = findings_digest(engine, audit_id)
+    engine.execute("INSERT INTO audits VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                   [audit_id, kind, engine.clock.now().replace(tzinfo=None), policy.label,
+                    json.dumps(params, sort_keys=True), checked, disclosures, int(counts[0]), court, agency,
+                    int(counts[1]), run_by, value], label="audit")
+    return get_audit(engine, audit_id), value
 
 
 def get_audit(engine: Engine, audit_id: str) -> AuditResult:
-    install(engine)
-    row = engine.fetchone("SELECT audit_id, kind, policy, checked, disclosures, flagged, court_count, agency_count "
-                          "FROM audits WHERE audit_id = ?", [audit_id])
+    row = engine.fetchone("SELECT audit_id, kind, policy, checked, disclosures, flagged, court_count, agency_count, "
+                          "coalesce(review_count, 0), run_by, created_at FROM audits WHERE audit_id = ?", [audit_id])
     if row is None:
         raise NotFoundError(f"no audit '{audit_id}'")
-    delivered = engine.scalar("SELECT count(*) FROM audit_findings WHERE audit_id = ? AND delivered", [audit_id])
+    delivered = engine.scalar("SELECT count(*) FROM audit_findings WHERE audit_id = ? AND delivered "
+                              "AND coalesce(finding, 'unlawful') = 'unlawful'", [audit_id])
+    judged: dict[str, int] = dict(engine.fetchall(
+        "SELECT verdict, count(*) FROM (SELECT DISTINCT ON (request_id, batch_id) verdict FROM finding_reviews "
+        "WHERE audit_id = ? ORDER BY request_id, batch_id, recorded_at DESC) GROUP BY verdict", [audit_id]))
     return AuditResult(str(row[0]), str(row[1]), str(row[2]), int(row[3]), int(row[4]), int(row[5]),
-                       _by_reason(engine, audit_id), int(delivered or 0), row[6], row[7])
+                       _by_reason(engine, audit_id, "unlawful"), int(delivered or 0), row[6], row[7], int(row[8]),
+                       _by_reason(engine, audit_id, "review"), row[9], row[10],
+                       int(judged.get("unlawful", 0)), int(judged.get("lawful", 0)))
 
 
-def check_format(fmt: str) -> None:
-    if fmt != "csv":
-        raise InputError("--format: only csv disclosure logs are supported")
+def list_audits(engine: Engine) -> list[AuditResult]:
+    return [get_audit(engine, str(r[0])) for r in engine.fetchall("SELECT audit_id FROM audits ORDER BY created_at")]
+
+
+@dataclass(frozen=True)
+class Finding:
+    batch_id: str
+    request_id: str
+    finding: str
+    new_reasons: tuple[str, ...]
+    delivered: bool
+    package_id: str | None
+    verdict: str | None
+
+
+def findings(engine: Engine, audit_id: str, finding: str | None = None) -> list[Finding]:
+    rows = engine.fetchall(
+        "SELECT f.batch_id, f.request_id, coalesce(f.finding, 'unlawful'), f.new_reasons, f.delivered, f.package_id, "
+        "(SELECT verdict FROM finding_reviews v WHERE v.audit_id = f.audit_id AND v.request_id = f.request_id AND "
+        " v.batch_id = f.batch_id ORDER BY recorded_at DESC LIMIT 1) FROM audit_findings f WHERE f.audit_id = ? "
+        "AND (? IS NULL OR coalesce(f.finding, 'unlawful') = ?) ORDER BY f.batch_id, f.request_id",
+        [audit_id, finding, finding], label="findings")
+    return [Finding(str(r[0]), str(r[1]), str(r[2]), tuple(x for x in str(r[3] or "").split(";") if x), bool(r[4]),
+                    r[5], r[6]) for r in rows]
+
+
+def record_verdicts(engine: Engine, audit_id: str, items: list[Finding], verdict: str, reason: str,
+                    reviewer: str) -> None:
+    now = engine.clock.now().replace(tzinfo=None)
+    for f in items:
+        engine.execute("INSERT INTO finding_reviews VALUES (?, ?, ?, ?, ?, ?, ?)",
+                       [audit_id, f.request_id, f.batch_id, verdict, reason, reviewer, now], label="finding review")
+
+
+def incident_findings_sql() -> str:
+    """The findings an incident of audit ``$audit`` covers: delivered, and unlawful (by policy, or judged so)."""
+    return """
+SELECT f.* FROM audit_findings f
+WHERE f.audit_id = $audit AND f.delivered AND (coalesce(f.finding, 'unlawful') = 'unlawful' OR (
+  SELECT verdict FROM finding_reviews v WHERE v.audit_id = f.audit_id AND v.request_id = f.request_id
+  AND v.batch_id = f.batch_id ORDER BY recorded_at DESC LIMIT 1) = 'unlawful')"""

@@ -42,6 +42,13 @@ def neutralise_cell(value: object) -> str:
     return "'" + text if text.startswith(FORMULA_START) else text
 
 
+def neutralise_sql(expr: str) -> str:
+    """The SQL form of :func:`neutralise_cell`, for exports written by the database (same rule, tested equal)."""
+    starts = ", ".join(f"chr({ord(c)})" for c in FORMULA_START)
+    text = f"CAST({expr} AS VARCHAR)"
+    return f"CASE WHEN left({text}, 1) IN ({starts}) THEN chr(39) || {text} ELSE {text} END"
+
+
 def csv_bytes(header: Sequence[str], rows: Iterable[Sequence[object]]) -> bytes:
     """UTF-8 CSV (RFC 4180 quoting, ``\\n`` line ends) with every cell neutralised."""
     buf = io.StringIO()
@@ -56,7 +63,7 @@ def write_csv(path: Path, header: Sequence[str], rows: Iterable[Sequence[object]
     return atomic_write(path, csv_bytes(header, rows))
 
 
-def _fsync_dir(folder: Path) -> None:
+def fsync_dir(folder: Path) -> None:
     try:
         fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
     except OSError:  # pragma: no cover - platforms without directory fds
@@ -101,7 +108,7 @@ def atomic_write(path: Path, data: bytes | str, *, mode: int = FILE_MODE) -> Pat
             raise
         os.chmod(tmp, mode)  # the umask may have narrowed or widened the create mode
         os.replace(tmp, path)
-        _fsync_dir(path.parent)
+        fsync_dir(path.parent)
     except OSError as exc:
         tmp.unlink(missing_ok=True)
         raise translate_os_error(exc, str(path)) from None
@@ -126,8 +133,8 @@ def fsync_tree(folder: Path) -> None:
             with f.open("rb") as fh:
                 os.fsync(fh.fileno())
     for d in sorted((p for p in Path(folder).rglob("*") if p.is_dir()), reverse=True):
-        _fsync_dir(d)
-    _fsync_dir(Path(folder))
+        fsync_dir(d)
+    fsync_dir(Path(folder))
 
 
 def partial_name(target: Path) -> Path:
@@ -163,7 +170,7 @@ def atomic_folder(target: Path) -> Iterator[Path]:
         yield tmp
         fsync_tree(tmp)
         os.replace(tmp, target)
-        _fsync_dir(target.parent)
+        fsync_dir(target.parent)
     except OSError as exc:
         shutil.rmtree(tmp, ignore_errors=True)
         raise translate_os_error(exc, str(target)) from None

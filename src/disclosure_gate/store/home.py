@@ -1,66 +1,65 @@
-"""The home folder: one embedded DuckDB database plus configuration and keys.
+"""The home folder: one embedded DuckDB database plus keys, incidents and scratch space.
 
 ``dgate init`` creates it (idempotent); every other command opens an existing
 home and refuses, with :class:`HomeError`, to create one implicitly.
+
+Confidentiality at rest: the home and every folder in it are 0700, the
+database and every file 0600, whatever the umask (the process umask is set to
+077 by the surfaces, and permissions are tightened again on every write open).
+``init`` refuses a home inside a world-writable folder without the sticky bit.
+
+Opening:
+
+* ``open_home(path, write=False)`` opens the database **read-only**: it changes
+  no byte of the home (``--dry-run`` and every read command use it);
+* ``open_home(path, write=True)`` migrates an older schema, tightens
+  permissions and cleans what a crash left (``recover``).
+
+One process writes a DuckDB file at a time. A second process waits for the
+home, printing who holds it, for up to ``DGATE_WAIT`` seconds (default 30),
+then fails with :class:`BusyError` (exit 11). While ``dgate serve`` runs, the
+CLI hands its commands to the server instead (see ``surfaces.cli.forward``).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import os
-from dataclasses import dataclass
+import shutil
+import stat
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 
+from disclosure_gate.clock import Clock, SystemClock, iso_utc
 from disclosure_gate.engine import Engine
-from disclosure_gate.errors import HomeError
+from disclosure_gate.errors import BusyError, HomeError
+from disclosure_gate.store import files, schema
 
 DB_NAME = "dgate.duckdb"
 #: DuckDB's memory cap. It spills to disk beyond it, which keeps peak RSS under the
 #: 8 GB target at 20 M persons. Override with DGATE_MEMORY_LIMIT (e.g. "12GB").
 DEFAULT_MEMORY_LIMIT = "5GB"
-SCHEMA_VERSION = 1
 DEFAULT_HOME = "./dgate-home"
-
-_DDL = [
-    "CREATE TABLE IF NOT EXISTS meta (key VARCHAR PRIMARY KEY, value VARCHAR)",
-    """CREATE TABLE IF NOT EXISTS snapshots (
-        snapshot_id VARCHAR PRIMARY KEY, persons_sha256 VARCHAR, addresses_sha256 VARCHAR,
-        persons BIGINT, addresses BIGINT, loaded_at TIMESTAMP, is_current BOOLEAN)""",
-    """CREATE TABLE IF NOT EXISTS agreements (
-        id VARCHAR PRIMARY KEY, body VARCHAR NOT NULL, sha256 VARCHAR NOT NULL,
-        added_at TIMESTAMP NOT NULL, status VARCHAR NOT NULL, suspended_on DATE,
-        suspension_reason VARCHAR)""",
-    """CREATE TABLE IF NOT EXISTS batches (
-        batch_id VARCHAR PRIMARY KEY, agreement_id VARCHAR, manifest VARCHAR NOT NULL,
-        manifest_sha256 VARCHAR NOT NULL, request_sha256 VARCHAR NOT NULL, request_file VARCHAR,
-        rows BIGINT NOT NULL, address_style VARCHAR NOT NULL, created_at TIMESTAMP NOT NULL)""",
-    """CREATE TABLE IF NOT EXISTS req_rows (
-        batch_id VARCHAR, _row BIGINT, request_id VARCHAR, first_name VARCHAR,
-        middle_name VARCHAR, last_name VARCHAR, name_suffix VARCHAR, tin VARCHAR, dob VARCHAR,
-        case_reference VARCHAR, address VARCHAR, street VARCHAR, city VARCHAR, state VARCHAR,
-        zip VARCHAR)""",
-    """CREATE TABLE IF NOT EXISTS runs (
-        run_id VARCHAR PRIMARY KEY, batch_id VARCHAR NOT NULL, policy_id VARCHAR NOT NULL,
-        policy_sha256 VARCHAR NOT NULL, as_of DATE NOT NULL, snapshot_id VARCHAR,
-        created_at TIMESTAMP NOT NULL, rows BIGINT NOT NULL, is_primary BOOLEAN NOT NULL)""",
-    """CREATE TABLE IF NOT EXISTS decisions (
-        run_id VARCHAR, _row BIGINT, request_id VARCHAR, decision VARCHAR, reasons VARCHAR,
-        match_basis VARCHAR, matched_tin VARCHAR)""",
-    "ALTER TABLE decisions ADD COLUMN IF NOT EXISTS matched_tin VARCHAR",
-    """CREATE TABLE IF NOT EXISTS policies (
-        id VARCHAR PRIMARY KEY, sha256 VARCHAR NOT NULL, body VARCHAR NOT NULL,
-        added_at TIMESTAMP NOT NULL)""",
-]
+DEFAULT_WAIT_SECONDS = 30.0
+SUBDIRS = ("keys", "incidents", "tmp", "run")
 
 
 @dataclass
 class Home:
     path: Path
     engine: Engine
+    writable: bool
+    recovered: list[str] = field(default_factory=list)
 
     @property
     def db_path(self) -> Path:
         return self.path / DB_NAME
+
+    @property
+    def clock(self) -> Clock:
+        return self.engine.clock
 
     def close(self) -> None:
         self.engine.close()
@@ -68,52 +67,204 @@ class Home:
 
 def resolve(path: str | Path | None) -> Path:
     raw = path if path is not None else os.environ.get("DGATE_HOME") or DEFAULT_HOME
-    return Path(raw).expanduser().resolve()
+    return Path(raw).expanduser().absolute()
 
 
-def init_home(path: str | Path | None) -> tuple[Home, bool]:
-    """Create (or open) a home. Returns (home, created)."""
-    root = resolve(path)
-    created = not (root / DB_NAME).exists()
+def _unsafe_parent(folder: Path) -> Path | None:
+    """The nearest existing ancestor that anyone may write to without the sticky bit, if any."""
+    for parent in [folder, *folder.parents]:
+        if not parent.exists():
+            continue
+        mode = parent.stat().st_mode
+        if mode & stat.S_IWOTH and not mode & stat.S_ISVTX:
+            return parent
+    return None
+
+
+def _tighten(root: Path) -> None:
+    """0700 for the home and its folders, 0600 for the database and its write-ahead log."""
+    try:
+        os.chmod(root, files.DIR_MODE)
+        for sub in SUBDIRS:
+            p = root / sub
+            if p.is_dir():
+                os.chmod(p, files.DIR_MODE)
+        for name in (DB_NAME, DB_NAME + ".wal"):
+            p = root / name
+            if p.exists():
+                os.chmod(p, files.FILE_MODE)
+    except OSError as exc:
+        raise HomeError(f"cannot restrict the permissions of {root}: {exc.strerror}") from None
+
+
+def _memory_limit() -> str:
+    return os.environ.get("DGATE_MEMORY_LIMIT", DEFAULT_MEMORY_LIMIT)
+
+
+def _wait_seconds() -> float:
+    try:
+        return max(0.0, float(os.environ.get("DGATE_WAIT", DEFAULT_WAIT_SECONDS)))
+    except ValueError:
+        return DEFAULT_WAIT_SECONDS
+
+
+def connect(root: Path, *, read_only: bool, clock: Clock | None = None,
+            on_wait: Callable[[str], None] | None = None) -> Engine:
+    """Open the database, waiting (up to ``DGATE_WAIT`` s) while another process holds it."""
+    deadline = time.monotonic() + _wait_seconds()
+    told = False
+    while True:
+        try:
+            return Engine(root / DB_NAME, memory_limit=_memory_limit(), read_only=read_only,
+                          temp_directory=root / "tmp", clock=clock)
+        except BusyError as exc:
+            if time.monotonic() >= deadline:
+                raise BusyError(f"{exc.message}; gave up after {_wait_seconds():.0f} s "
+                                "(set DGATE_WAIT to wait longer)") from None
+            if on_wait is not None and not told:
+                on_wait(f"waiting: {exc.message}...")
+                told = True
+            time.sleep(0.2)
+
+
+def check_location(root: Path) -> None:
+    """A new home: not inside a folder anyone may write to without the sticky bit; empty if it exists."""
     if root.exists() and not root.is_dir():
         raise HomeError(f"{root} exists and is not a folder")
-    try:
-        root.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise HomeError(f"cannot create home {root}: {exc.strerror}") from None
-    engine = _engine(root)
-    for ddl in _DDL:
-        engine.execute(ddl, label="schema")
+    unsafe = _unsafe_parent(root.parent)
+    if unsafe is not None:
+        raise HomeError(f"{unsafe} may be written by anyone and has no sticky bit: other users could "
+                        "replace the home; choose a private folder")
+    if root.exists() and any(root.iterdir()):
+        leftovers = {p.name for p in root.iterdir()} - set(SUBDIRS)
+        if leftovers:
+            raise HomeError(f"{root} is not empty and holds no disclosure-gate database")
+
+
+def init_home(path: str | Path | None, *, clock: Clock | None = None,
+              on_wait: Callable[[str], None] | None = None) -> tuple[Home, bool]:
+    """Create (or open for writing) a home. Returns (home, created)."""
+    root = resolve(path)
+    if root.exists() and not root.is_dir():
+        raise HomeError(f"{root} exists and is not a folder")
+    created = not (root / DB_NAME).exists()
+    existed = root.exists()
     if created:
-        engine.execute("INSERT OR REPLACE INTO meta VALUES ('schema_version', ?), ('created_at', ?)",
-                       [str(SCHEMA_VERSION), dt.datetime.now(dt.UTC).isoformat()], label="meta")
-    home = Home(root, engine)
-    _install_reference(home)
+        check_location(root)
+    try:
+        files.private_dir(root, parents=True)
+        for sub in SUBDIRS:
+            files.private_dir(root / sub)
+    except HomeError:
+        raise
+    except Exception as exc:
+        raise HomeError(f"cannot create home {root}: {exc}") from None
+    clock = clock or SystemClock()
+    try:
+        engine = connect(root, read_only=False, clock=clock, on_wait=on_wait)
+        if created:
+            schema.create(engine, iso_utc(clock.now()))
+    except BaseException:
+        if created:  # never leave a half-created home behind
+            if not existed:
+                shutil.rmtree(root, ignore_errors=True)
+            else:
+                for name in (DB_NAME, DB_NAME + ".wal"):
+                    (root / name).unlink(missing_ok=True)
+        raise
+    from disclosure_gate.ledger import store as ledger
+
+    ledger.ensure_keys(root)
+    _tighten(root)
+    home = Home(root, engine, writable=True)
+    if not created:
+        schema.migrate(engine, root)
+        home.recovered = recover(home)
+    from disclosure_gate.pipeline import reference
+
+    reference.ensure(engine)
     return home, created
 
 
-def open_home(path: str | Path | None) -> Home:
+def open_home(path: str | Path | None, *, write: bool = False, clock: Clock | None = None,
+              on_wait: Callable[[str], None] | None = None) -> Home:
     root = resolve(path)
     if not (root / DB_NAME).is_file():
         raise HomeError(f"no disclosure-gate home at {root}: run 'dgate init' first "
                         "(or pass --home / set DGATE_HOME)")
-    engine = _engine(root)
-    for ddl in _DDL:  # forward-compatible: new tables appear on open
-        engine.execute(ddl, label="schema")
-    return Home(root, engine)
+    engine = connect(root, read_only=not write, clock=clock, on_wait=on_wait)
+    try:
+        if not write:
+            schema.check_readable(engine)
+            return Home(root, engine, writable=False)
+        _tighten(root)
+        for sub in SUBDIRS:
+            files.private_dir(root / sub)
+        schema.migrate(engine, root)
+        home = Home(root, engine, writable=True)
+        from disclosure_gate.pipeline import records, reference
+
+        reference.ensure(engine)
+        records.rederive(engine)
+        home.recovered = recover(home)
+        return home
+    except BaseException:
+        engine.close()
+        raise
 
 
-def _engine(root: Path) -> Engine:
-    tmp = root / "tmp"
-    engine = Engine(root / DB_NAME, memory_limit=os.environ.get("DGATE_MEMORY_LIMIT", DEFAULT_MEMORY_LIMIT))
-    engine.execute(f"SET temp_directory = '{tmp.as_posix()}'", label="temp dir")
-    return engine
+# -- crash recovery ----------------------------------------------------------------------
+RecoveryStep = Callable[[Home, bool], list[str]]
+_RECOVERY: list[RecoveryStep] = []
 
 
-def _install_reference(home: Home) -> None:
-    from disclosure_gate.pipeline.standardize import address, names
+def recovery_step(fn: RecoveryStep) -> RecoveryStep:
+    """Register ``fn(home, apply)``: it finds (and when ``apply``, finishes or removes) what a crash left."""
+    _RECOVERY.append(fn)
+    return fn
 
-    if not home.engine.table_exists("ref_zip"):
-        address.install_reference_tables(home.engine)
-    if not home.engine.table_exists("ref_first_keys"):
-        names.install_name_tables(home.engine)
+
+@recovery_step
+def _drop_staging(home: Home, apply: bool) -> list[str]:
+    """Staging tables of an interrupted load hold raw personal data: drop them."""
+    names = [str(r[0]) for r in home.engine.fetchall(
+        "SELECT table_name FROM information_schema.tables WHERE table_name LIKE 'stg\\_%' ESCAPE '\\' "
+        "AND NOT temporary", label="recovery")]
+    for name in names if apply else ():
+        home.engine.execute(f"DROP TABLE IF EXISTS {schema_ident(name)}", label="recovery")
+    return [f"staging table {n} left by an interrupted command (raw personal data): dropped" for n in names]
+
+
+@recovery_step
+def _clean_tmp(home: Home, apply: bool) -> list[str]:
+    tmp = home.path / "tmp"
+    gone = []
+    if tmp.is_dir():
+        for p in tmp.iterdir():
+            if apply and p.is_dir():
+                shutil.rmtree(p, ignore_errors=True)
+            elif apply:
+                p.unlink(missing_ok=True)
+            gone.append(p.name)
+    return [f"{len(gone)} scratch files of an interrupted command: removed"] if gone else []
+
+
+def schema_ident(name: str) -> str:
+    from disclosure_gate.engine import sql
+
+    return sql.ident(name)
+
+
+def recover(home: Home, apply: bool = True) -> list[str]:
+    """Run every registered recovery step; returns what was (or, without ``apply``, would be) done."""
+    # Steps registered by other modules (release, incident) are imported here so they always run.
+    from disclosure_gate.remediation import incident, release  # noqa: F401
+
+    done: list[str] = []
+    for step in _RECOVERY:
+        done.extend(step(home, apply))
+    return done
+
+
+def now_naive(home: Home) -> dt.datetime:
+    return home.clock.now().astimezone(dt.UTC).replace(tzinfo=None)

@@ -44,6 +44,12 @@ Free text: right to left (Pub 28 §231)
        longest tail that is a city known for that state; (d) the words after the
        first street suffix that follows a name word (plus an optional
        post-directional and unit), or after a PO box number. Otherwise no city.
+       When the text has a comma, (a) and (c) look only inside the last
+       comma-separated segment: a post-directional, unit or suffix written before the
+       comma is never read as the first word of a longer city (``1 Main Ave E, York, PA
+       17402`` is ``MAIN AVE E`` in ``YORK``, not ``MAIN AVE`` in ``EAST YORK``; also
+       ``Apt E, York``, ``Upper, Montclair``, ``Harbor Point, Richmond``), and a city
+       split by a comma (``Salt Lake, City``) is not rejoined.
     5. The rest is the delivery line, parsed like a structured street.
 
 Delivery line
@@ -62,6 +68,19 @@ Delivery line
       ``COUNTY RD 12`` is a name). ``#`` has no type. Ids lose leading zeros, spaces
       and hyphens (``04``, ``4 B``, ``4-B`` -> ``4``, ``4B``, ``4B``). Only one unit is
       parsed: in ``BLDG 2 APT 4`` the ``BLDG 2`` stays in the street name.
+    * Id-less designators (Pub 28 C2 ``requires_id`` N: BSMT, FRNT, LBBY, LOWR, OFC, PH, REAR,
+      SIDE, UPPR) count only as the last word of the line, so ``123 FRONT ST``, ``7 UPPER VALLEY
+      RD`` keep their names while ``3800 S LOUISE AVE FRONT`` has unit ``FRNT``; a full word
+      after nothing but a directional is the name (``123 N FRONT`` -> predir ``N``, name
+      ``FRONT``; but ``123 N FRNT`` -> name ``N``, unit ``FRNT``).
+    * An ordinal floor (``2ND FL``, ``3RD FLOOR``, ``12TH FLR``, ``FL 2ND``) at the end of the line,
+      or before the number (``2ND FL 100 GOLD ST``), is rewritten to ``FL 2`` first (one guarded
+      projection). Spelled-out floors (``SECOND FLOOR``) are not read as units.
+    * ``a_unit_type`` is the designator's abbreviation, ``a_unit`` the id. ``a_unit_key`` is the
+      unit's identity for comparison, NULL when there is no unit: the id for a numbered unit
+      (``APT 4``, ``# 4``, ``UNIT 4``, ``2ND FL`` -> ``4``, ``4``, ``4``, ``2``), else the
+      designator's abbreviation (``FRONT`` -> ``FRNT``, a bare ``APT`` -> ``APT``), so a unit on one
+      side only, or two different id-less units, never compare equal.
     * Street: ``[predir] name [suffix] [postdir]`` where the suffix must be the last
       word (after the postdir) and never the only name word (``123 North St`` ->
       name ``NORTH``, suffix ``ST``; ``Avenue N`` -> name ``AVE``, postdir ``N``; a
@@ -115,10 +134,16 @@ Consuming the SELECT
 Known limitations (for the matching stage)
     * Without a ZIP or comma, a trailing two-letter word that is a state code is
       read as the state (``123 Oak CT`` -> state CT, no suffix).
+    * Without a comma between street and city, the longest known city still wins:
+      ``1 Main Ave E York PA 17402`` is ``MAIN AVE`` in ``EAST YORK`` (the post-directional
+      is lost; so is the unit of ``1 Main St Upper Montclair NJ 07043``).
     * Military (``PSC 1234 BOX 5678``, ``UNIT 2050 BOX 4190``) and Puerto Rico
       urbanization lines are not modelled: they parse as STREET or not at all.
     * A PO box written after a street address (``123 Main St PO Box 5``) is not
       recognized; the line is a STREET.
+    * ``a_unit_key`` ignores the designator of a numbered unit (``FL 2`` = ``APT 2`` = ``# 2``), as
+      ``a_unit`` always has; an id-less unit written as another word (``GROUND``, ``GARAGE``) is
+      not a unit.
     * ``S PARK`` and ``SOUTH PARK`` differ (a predirectional is kept as written when it
       is the whole name), as do ``123 W MAIN ST`` and ``123 MAIN ST W``.
 """
@@ -138,7 +163,8 @@ OUTPUT_COLUMNS: tuple[tuple[str, str], ...] = (
     ("a_number", "VARCHAR"), ("a_box", "VARCHAR"), ("a_predir", "VARCHAR"),
     ("a_street_name", "VARCHAR"), ("a_suffix", "VARCHAR"), ("a_postdir", "VARCHAR"),
     ("a_street_key", "VARCHAR"), ("a_unit_type", "VARCHAR"), ("a_unit", "VARCHAR"),
-    ("a_city", "VARCHAR"), ("a_state", "VARCHAR"), ("a_zip5", "VARCHAR"), ("a_zip4", "VARCHAR"),
+    ("a_unit_key", "VARCHAR"), ("a_city", "VARCHAR"), ("a_state", "VARCHAR"), ("a_zip5", "VARCHAR"),
+    ("a_zip4", "VARCHAR"),
     ("a_zip_exists", "BOOLEAN"), ("a_zip_state_ok", "BOOLEAN"), ("a_sufficient", "BOOLEAN"),
     ("a_zip_like", "BOOLEAN"), ("a_std", "VARCHAR"),
 )
@@ -418,7 +444,10 @@ def _free_text_ctes(source: str, keys: str, col: str) -> str:
     seg_bad = _rx(rf"^(?:{R.unit_alt()}|#|{R.PO_KW})(?: |$)|[0-9]")
     heur_bad = _rx(rf"^(?:{R.unit_alt()}|#)(?: |$)|^[0-9]")
     heur = f"regexp_extract(_pre_nc, {_rx(R.city_split_pattern())}, 1)"
-    hit = "list_filter({0}.cities, lambda c: ends_with(' ' || _pre_nc, ' ' || c.m))[1]"
+    # _ctx: where a city may be found, as ' ' || text: the last comma-separated segment when the text
+    # has a comma, so a post-directional, unit or suffix before the comma is never read as part of
+    # the city ("1 MAIN AVE E , YORK": not EAST YORK); all the text otherwise
+    hit = "list_filter({0}.cities, lambda c: ends_with(_ctx, ' ' || c.m))[1]"
     norm = _normalize_stages(f"{keys}, CAST({c} AS VARCHAR) AS _raw", source, [("_s", c, "free")])
     country = (f"CASE WHEN regexp_matches(_s, {_rx(COUNTRY)}) THEN regexp_replace(_s, {_rx(COUNTRY)}, '') "
                "ELSE _s END")
@@ -434,10 +463,12 @@ _dg_st AS (
   FROM (SELECT *, {_state_tail_sql('_rest')} AS _stc FROM _dg_z) s
   LEFT JOIN ref_state rs ON rs.token = s._stc),
 _dg_tok AS (
-  SELECT *, {_last_word('_pre_nc')} AS _last,
-         CASE WHEN contains(_pre, ',') THEN trim(regexp_extract(_pre, ',([^,]+)$', 1)) ELSE '' END AS _seg
-  FROM (SELECT *, CASE WHEN contains(_pre, ',') THEN trim(replace(replace(_pre, ' ,', ''), ',', ''))
-                       ELSE _pre END AS _pre_nc FROM _dg_st)),
+  SELECT *, ' ' || CASE WHEN _comma THEN _seg ELSE _pre_nc END AS _ctx
+  FROM (SELECT *, {_last_word('_pre_nc')} AS _last,
+               CASE WHEN _comma THEN trim(regexp_extract(_pre, ',([^,]+)$', 1)) ELSE '' END AS _seg
+        FROM (SELECT *, CASE WHEN _comma THEN trim(replace(replace(_pre, ' ,', ''), ',', ''))
+                             ELSE _pre END AS _pre_nc
+              FROM (SELECT *, contains(_pre, ',') AS _comma FROM _dg_st)))),
 _dg_hz AS (
   SELECT t.*, {hit.format('zc')} AS _zhit
   FROM _dg_tok t
@@ -499,11 +530,22 @@ def _parse_ctes() -> str:
         return R.case_map(x, R.directional_pairs(), "NULL")
     num = (f"CASE WHEN regexp_matches(_line2, '^[0-9]') THEN regexp_extract(_line2, {_rx(R.NUMBER_PATTERN)}, 1) "
            "ELSE '' END")
+    floor = "_line"
+    for pat, rep in R.ordinal_floor_rewrites():
+        floor = f"regexp_replace({floor}, {_rx(pat)}, {R.lit(rep)})"
+    floor = (f"CASE WHEN contains(_line, ' FL') AND regexp_matches(_line, {_rx(R.ordinal_floor_guard())}) "
+             f"THEN {floor} ELSE _line END")
+    # an id-less designator word after nothing but a directional is the street name ("123 N FRONT")
+    dirs = ", ".join(R.lit(t) for t, _ in R.directional_pairs())
+    words = ", ".join(R.lit(t) for t in R.UNIT_STREET_WORDS)
+    idless_name = (f"CASE WHEN _um.uid2 = '' AND _um.utype2 IN ({words}) "
+                   f"THEN left(_after, length(_after) - length(_um.all)) IN ({dirs}) END")
     return f"""
 _dg_p1 AS (
   SELECT *, CASE WHEN _lu.all IS NOT NULL THEN substr(_line, length(_lu.all) + 1) ELSE _line END AS _line2
   FROM (SELECT *, CASE WHEN {not_digit} THEN {kind} END AS _km,
-               CASE WHEN {not_digit} THEN {lead} END AS _lu FROM _dg_in)),
+               CASE WHEN {not_digit} THEN {lead} END AS _lu
+        FROM (SELECT * REPLACE ({floor} AS _line) FROM _dg_in))),
 _dg_p2 AS (
   SELECT *, CASE
       WHEN _km.po <> '' OR _km.pob_num <> '' THEN 'PO_BOX'
@@ -517,7 +559,8 @@ _dg_p3 AS (
   SELECT *, CASE WHEN _bare = '' THEN _b0 ELSE left(_b0, length(_b0) - length(_bare) - 1) END AS _body
   FROM (SELECT *, {bare} AS _bare
         FROM (SELECT *, CASE WHEN _um IS NULL THEN _after ELSE left(_after, length(_after) - length(_um.all))
-                        END AS _b0 FROM _dg_p2))),
+                        END AS _b0
+              FROM (SELECT * REPLACE (CASE WHEN {idless_name} THEN NULL ELSE _um END AS _um) FROM _dg_p2)))),
 _dg_p4 AS (
   SELECT *, CASE WHEN _pd IS NULL THEN _np ELSE substr(_np, length(_f1) + 2) END AS _name
   FROM (SELECT *, {dirmap('_f1')} AS _pd
@@ -561,6 +604,7 @@ _dg_p5 AS (
   LEFT JOIN ref_zip z ON z.zip5 = p._z5),
 _dg_p6 AS (
   SELECT *, {_strip_zeros('_num_raw')} AS a_number, {_strip_zeros('_box_raw')} AS a_box,
+    coalesce(a_unit, a_unit_type) AS a_unit_key,
     coalesce(regexp_matches(_raw, '[^[:space:]]'), false) AS a_present
   FROM _dg_p5),
 _dg_p6n AS ({_map_stages('_dg_p6', '_name0', 'a_street_name', name_map())}),
@@ -572,7 +616,7 @@ _dg_p7 AS (
     {_placeholder_sql()} AS a_placeholder
   FROM _dg_p6c)
 SELECT {keys}, a_present, a_placeholder, a_kind, a_number, a_box, a_predir, a_street_name, a_suffix,
-  a_postdir, a_street_key, a_unit_type, a_unit, _city AS a_city, _st AS a_state, _z5 AS a_zip5,
+  a_postdir, a_street_key, a_unit_type, a_unit, a_unit_key, _city AS a_city, _st AS a_state, _z5 AS a_zip5,
   _z4 AS a_zip4,
   CASE WHEN _z5 IS NOT NULL THEN _zip_found END AS a_zip_exists,
   CASE WHEN _z5 IS NOT NULL AND _st IS NOT NULL THEN coalesce(_zip_state = _st, false) END

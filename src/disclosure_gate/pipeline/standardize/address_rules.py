@@ -96,6 +96,10 @@ HIGHWAY_SUFFIXES = ("HWY", "RTE", "FWY", "EXPY", "TPKE", "RD", "PIKE", "SKWY", "
 # as a designator so the matching stage can see the missing unit).
 UNIT_ID_OPTIONAL = ("APARTMENT", "APT", "APPT", "APTS", "SUITE", "STE", "UNIT")
 
+# Id-less designators written in full are also street-name words ("123 N FRONT", "W SIDE"): after
+# nothing but a directional they are read as the name. Their abbreviations (FRNT, PH...) are not.
+UNIT_STREET_WORDS = ("BASEMENT", "FRONT", "LOBBY", "LOWER", "OFFICE", "PENTHOUSE", "REAR", "SIDE", "UPPER")
+
 ONES = ("FIRST", "SECOND", "THIRD", "FOURTH", "FIFTH", "SIXTH", "SEVENTH", "EIGHTH", "NINTH")
 _TEENS = ("TENTH", "ELEVENTH", "TWELFTH", "THIRTEENTH", "FOURTEENTH", "FIFTEENTH", "SIXTEENTH",
           "SEVENTEENTH", "EIGHTEENTH", "NINETEENTH")
@@ -231,6 +235,32 @@ def bare_unit_pattern() -> str:
 NUMBER_PATTERN = r"^(\d+[A-Z]?(?:-\d+[A-Z]?)*(?: \d+/\d+)?|\d+/\d+)(?: |$)"
 
 
+def floor_alt() -> str:
+    """The spellings of the floor designator (Pub 28 C2 ``FL``: FLOOR, FLR, FL)."""
+    return unit_alt(t for t, a in unit_pairs() if a == "FL")
+
+
+ORDINAL = r"[0-9]+(?:ST|ND|RD|TH)"
+
+
+def ordinal_floor_guard() -> str:
+    """An ordinal floor the unit patterns cannot read: ``2ND FL`` (``3RD FLOOR``, ``12TH FLR``) at
+    the end of a line or before the primary number, or ``FL 2ND`` at the end. Every such line
+    contains `` FL``, which is tested first (see :func:`ordinal_floor_rewrites`)."""
+    fl = floor_alt()
+    return rf" {ORDINAL} {fl}$|^{ORDINAL} {fl} [0-9]| {fl} {ORDINAL}$"
+
+
+def ordinal_floor_rewrites() -> tuple[tuple[str, str], ...]:
+    """(pattern, replacement) pairs turning the forms of :func:`ordinal_floor_guard` into the
+    designator-first form the unit patterns read: `` 2ND FL`` -> `` FL 2``, ``2ND FL 100 ...`` ->
+    ``FL 2 100 ...``, `` FL 2ND`` -> `` FL 2``."""
+    fl = floor_alt()
+    return ((rf" ([0-9]+)(?:ST|ND|RD|TH) ({fl})$", " \\2 \\1"),
+            (rf"^([0-9]+)(?:ST|ND|RD|TH) ({fl}) ([0-9])", "\\2 \\1 \\3"),
+            (rf" ({fl}) ([0-9]+)(?:ST|ND|RD|TH)$", " \\1 \\2"))
+
+
 
 
 
@@ -243,9 +273,9 @@ def glue_pattern() -> str:
 
 def city_split_pattern() -> str:
     """Street then city with no commas and no ZIP/state help: split after the first suffix
-    (plus optional postdir and unit) that follows at least one name word, or after a PO box
-    number. Group 1: the city."""
-    unit = rf"(?: (?:{unit_alt()}|#) {UNIT_ID}| {unit_alt(UNIT_ID_OPTIONAL)})?"
+    (plus optional postdir and unit, or an ordinal floor ``2ND FL``) that follows at least one
+    name word, or after a PO box number. Group 1: the city."""
+    unit = rf"(?: (?:{unit_alt()}|#) {UNIT_ID}| {unit_alt(UNIT_ID_OPTIONAL)}| {ORDINAL} {floor_alt()})?"
     street = rf"(?:\d\S* )?\S+(?: \S+)*? {suffix_alt()}(?: {dir_alt()})?{unit}"
     po = rf"(?:{PO_KW}|{PO_BARE_KW})(?: #)? \S*\d\S*"
     return rf"^(?:{street}|{po}) (\S.*)$"
