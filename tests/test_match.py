@@ -31,7 +31,7 @@ ADDRESSES = """tin,street,city,state,zip,valid_from,valid_to
 100100005,9 ELM ST APT 1,SPRINGFIELD,IL,62704,2012-01-01,
 100100006,9 ELM ST APT 2,SPRINGFIELD,IL,62704,2012-01-01,
 100100007,1 LAKE DR,SPRINGFIELD,IL,62704,2010-01-01,
-100100008,5 BEACH ST,POWDER SPRINGS,GA,30127,2010-01-01,
+100100008,5 BEACH ST REAR,POWDER SPRINGS,GA,30127,2010-01-01,
 100100009,24838 PEACH ST,POWDER SPRINGS,GA,30127,2010-01-01,
 """
 MANIFEST = """agreement: AGR-T
@@ -81,6 +81,14 @@ CASES = [
     ("one_letter_typo", "Pedro", "Ibarra", "100100009", "", "24838 Peahc St, Powder Springs GA 30127",
      "DISCLOSE", ""),
     ("tin_not_on_file", "Ann", "Smith", "123-45-6789", "", "400 Washington Ave, Chicago IL 60601", "DENY", "NO_MATCH"),
+    ("directional_on_one_side", "Ann", "Smith", "100100002", "", "400 N Washington Ave, Chicago IL 60601",
+     "REVIEW", "DIRECTIONAL_MISMATCH"),
+    ("unit_designator_on_file_only", "Pat", "Other", "100100008", "", "5 Beach St, Powder Springs GA 30127",
+     "REVIEW", "UNIT_MISMATCH"),
+    ("cyrillic_lookalike_street", "Ann", "Smith", "100100002", "", "400 Wаshington Ave, Chicago IL 60601",
+     "REVIEW", "MIXED_SCRIPT"),
+    ("zero_width_in_name", "An​n", "Smith", "100100002", "", "400 Washington Ave, Chicago IL 60601",
+     "REVIEW", "HIDDEN_CHARACTERS"),
 ]
 
 

@@ -34,7 +34,8 @@ def lawful(v: dict[str, object]) -> bool:
 
 
 def needs_review(v: dict[str, object]) -> bool:
-    return bool(v["identity"] == "low_confidence" or not v["unit_match"] or v["shared_by_many"]
+    return bool(v["identity"] == "low_confidence" or not v["unit_match"] or not v["directional_match"]
+                or v["shared_by_many"]
                 or v["hidden_characters"] or v["mixed_script"])
 
 
@@ -66,7 +67,7 @@ def test_reasons_are_exactly_the_failing_requirements():
         "NO_MATCH": {"identity": "none", "address_on_file": False},
         "TIN_NAME_MISMATCH": {"identity": "name_mismatch", "address_on_file": False},
         "AMBIGUOUS_MATCH": {"identity": "ambiguous", "address_on_file": False},
-        "ADDRESS_NOT_ON_FILE": {"address_on_file": False, "unit_match": False},
+        "ADDRESS_NOT_ON_FILE": {"address_on_file": False, "unit_match": False, "directional_match": False},
         "PROTECTED_RECORD": {"protected": True},
         "DUPLICATE_REQUEST": {"duplicate": True},
     }
@@ -75,6 +76,7 @@ def test_reasons_are_exactly_the_failing_requirements():
         assert o == policy.Outcome(DENY, (code,)), code
     for code, change in {"LOW_CONFIDENCE": {"identity": "low_confidence"},
                          "UNIT_MISMATCH": {"unit_match": False},
+                         "DIRECTIONAL_MISMATCH": {"directional_match": False},
                          "ADDRESS_SHARED_BY_MANY": {"shared_by_many": True},
                          "MIXED_SCRIPT": {"mixed_script": True},
                          "HIDDEN_CHARACTERS": {"hidden_characters": True}}.items():

@@ -39,8 +39,10 @@ Events = list[dict[str, Any]]
 
 
 def load_events(engine: Engine) -> Events:
-    return [json.loads(str(r[0])) for r in engine.fetchall(
-        "SELECT body FROM ledger_entries WHERE body IS NOT NULL ORDER BY idx", label="ledger events")]
+    """Every event body, in order, with ``kind`` taken from the entry (format-v2 bodies of the first
+    releases let an event's own ``kind`` field, such as an audit's, shadow the entry kind)."""
+    return [json.loads(str(body)) | {"kind": str(kind)} for kind, body in engine.fetchall(
+        "SELECT kind, body FROM ledger_entries WHERE body IS NOT NULL ORDER BY idx", label="ledger events")]
 
 
 def _by_kind(events: Events, *kinds: str) -> Events:

@@ -66,6 +66,7 @@ FACTS: tuple[Fact, ...] = (
     _row("identity", "not_evaluated", "identity: " + " | ".join(IDENTITY_VALUES)),
     _row("address_on_file", False, "the requested address is one of the matched person's addresses on file"),
     _row("unit_match", False, "the unit (number or id-less designator) agrees with the one on file"),
+    _row("directional_match", False, "the directionals (N, S, E, W...) agree with the address on file"),
     _row("protected", True, "the matched person is protected"),
     _row("shared_by_many", True, "the requested address is requested for more people than the agreement allows"),
     Fact("duplicate", "Bool", "decision", True,

@@ -143,6 +143,13 @@ def address_match(r: str = "r", ca: str = "ca", d: Dialect = DUCKDB) -> str:
             f"AND coalesce({r}.a_box, '') = coalesce({ca}.a_box, '') AND {street})")
 
 
+def directional_match(r: str = "r", ca: str = "ca") -> str:
+    """Both sides carry the same pre- and post-directionals (a directional on one side only is not equal:
+    100 MAIN ST and 100 N MAIN ST may be two addresses)."""
+    return (f"(coalesce({r}.a_predir, '') = coalesce({ca}.a_predir, '') AND "
+            f"coalesce({r}.a_postdir, '') = coalesce({ca}.a_postdir, ''))")
+
+
 def unit_match(r: str = "r", ca: str = "ca") -> str:
     """Units agree: numbered units by their id, id-less designators (FRNT, REAR...) by their kind."""
     return f"(coalesce({r}.a_unit_key, '') = coalesce({ca}.a_unit_key, ''))"
@@ -205,6 +212,7 @@ def tin_address_sql(p: MatchParams, d: Dialect = DUCKDB) -> str:
 SELECT r._row,
        bool_or({ok}) AS on_file,
        bool_or({ok} AND {unit_match()}) AS unit_ok,
+       bool_or({ok} AND {directional_match()}) AS dir_ok,
        min(ca.a_street_key) FILTER (WHERE {ok}) AS ca_key
 FROM {T_REQ} r JOIN {T_TIN} t USING (_row) JOIN c_address ca ON ca.tin = t.person_tin
 WHERE t.t_valid AND r.addr_usable
@@ -222,7 +230,7 @@ def notin_candidates_sql(p: MatchParams, d: Dialect = DUCKDB) -> str:
     def branch(block: str, zip_present: bool) -> str:
         return f"""
 SELECT r._row, pe.tin AS person_tin, pe.protected, {dob_class('r', 'pe', d)} AS dob_class,
-       {unit_match()} AS unit_ok, ca.a_street_key AS ca_key
+       {unit_match()} AS unit_ok, {directional_match()} AS dir_ok, ca.a_street_key AS ca_key
 FROM {T_REQ} r
 JOIN c_address ca ON {block}
 JOIN c_person pe ON pe.tin = ca.tin
@@ -233,7 +241,7 @@ WHERE NOT r.t_present AND r.n_present AND r.addr_usable AND r.a_zip5 IS {'NOT ' 
   AND {dob_class('r', 'pe', d)} <> 'conflict'"""
 
     return (f"SELECT _row, person_tin, any_value(protected) AS protected, any_value(dob_class) AS dob_class, "
-            f"bool_or(unit_ok) AS unit_ok, min(ca_key) AS ca_key FROM ("
+            f"bool_or(unit_ok) AS unit_ok, bool_or(dir_ok) AS dir_ok, min(ca_key) AS ca_key FROM ("
             f"{branch('ca.a_zip5 = r.a_zip5 AND ca.a_number = r.a_number', True)} UNION ALL "
             f"{branch('ca.a_state = r.a_state AND ca.a_number = r.a_number', False)}"
             f") GROUP BY _row, person_tin")
@@ -286,6 +294,7 @@ def facts_sql(p: MatchParams, persons: str = "c_person") -> str:
         "address_placeholder": "b.a_placeholder", "address_sufficient": "b.a_sufficient",
         "address_consistent": "b.a_consistent", "tin_given": "b.t_present", "tin_valid": "b.t_valid",
         "identity": "b.identity", "address_on_file": "b.address_on_file", "unit_match": "b.unit_match",
+        "directional_match": "b.directional_match",
         "protected": "coalesce(pe.protected, false)",
         "shared_by_many": (f"(b.addr_usable AND (count(*) OVER (PARTITION BY {req_key}) > {threshold} OR "
                            f"(b.ca_key IS NOT NULL AND count(*) OVER (PARTITION BY b.a_kind, b.a_zip5, "
@@ -310,6 +319,8 @@ WITH base AS (
            AS address_on_file,
          CASE WHEN r.t_present THEN coalesce(ta.unit_ok, false)
               ELSE coalesce(nu.unit_ok, false) END AS unit_match,
+         CASE WHEN r.t_present THEN coalesce(ta.dir_ok, false)
+              ELSE coalesce(nu.dir_ok, false) END AS directional_match,
          CASE WHEN r.t_present THEN ta.ca_key ELSE nu.ca_key END AS ca_key,
          CASE WHEN r.t_present AND t._row IS NOT NULL THEN
                 CASE WHEN t.seed_nc_ok THEN 'confirmed' ELSE 'name_mismatch' END
@@ -319,7 +330,8 @@ WITH base AS (
   LEFT JOIN {T_TIN} t USING (_row)
   LEFT JOIN {T_TIN_ADDR} ta USING (_row)
   LEFT JOIN {T_NOTIN} ni USING (_row)
-  LEFT JOIN (SELECT c._row, bool_or(c.unit_ok) AS unit_ok, min(c.ca_key) AS ca_key FROM {T_CAND} c
+  LEFT JOIN (SELECT c._row, bool_or(c.unit_ok) AS unit_ok, bool_or(c.dir_ok) AS dir_ok, min(c.ca_key) AS ca_key
+             FROM {T_CAND} c
              JOIN {T_NOTIN} n ON c._row = n._row AND c.person_tin = n.best_tin GROUP BY c._row) nu USING (_row)
   LEFT JOIN {T_SEED} sn USING (_row)
 )
@@ -335,9 +347,9 @@ _EMPTY = {
            "NULL::BOOLEAN AS t_valid, NULL::BOOLEAN AS nc_ok, NULL::BOOLEAN AS seed_nc_ok, "
            "NULL::BOOLEAN AS first_conflict, NULL::BOOLEAN AS dob_conflict, NULL::BOOLEAN AS dob_exact",
     T_TIN_ADDR: "SELECT NULL::BIGINT AS _row, NULL::BOOLEAN AS on_file, NULL::BOOLEAN AS unit_ok, "
-                "NULL::VARCHAR AS ca_key",
+                "NULL::BOOLEAN AS dir_ok, NULL::VARCHAR AS ca_key",
     T_CAND: "SELECT NULL::BIGINT AS _row, NULL::VARCHAR AS person_tin, NULL::BOOLEAN AS protected, "
-            "NULL::VARCHAR AS dob_class, NULL::BOOLEAN AS unit_ok, NULL::VARCHAR AS ca_key",
+            "NULL::VARCHAR AS dob_class, NULL::BOOLEAN AS unit_ok, NULL::BOOLEAN AS dir_ok, NULL::VARCHAR AS ca_key",
     T_NOTIN: "SELECT NULL::BIGINT AS _row, NULL::BIGINT AS n_exact, NULL::BIGINT AS n_all, "
              "NULL::VARCHAR AS best_tin",
     T_SEED: "SELECT NULL::BIGINT AS _row",

@@ -228,8 +228,8 @@ def recovery_step(fn: RecoveryStep) -> RecoveryStep:
 def _drop_staging(home: Home, apply: bool) -> list[str]:
     """Staging tables of an interrupted load hold raw personal data: drop them."""
     names = [str(r[0]) for r in home.engine.fetchall(
-        "SELECT table_name FROM information_schema.tables WHERE table_name LIKE 'stg\\_%' ESCAPE '\\' "
-        "AND NOT temporary", label="recovery")]
+        "SELECT table_name FROM duckdb_tables() WHERE table_name LIKE 'stg\\_%' ESCAPE '\\' AND NOT temporary",
+        label="recovery")]
     for name in names if apply else ():
         home.engine.execute(f"DROP TABLE IF EXISTS {schema_ident(name)}", label="recovery")
     return [f"staging table {n} left by an interrupted command (raw personal data): dropped" for n in names]

@@ -165,7 +165,7 @@ def _migrate_1_to_2(engine: Engine, home: Path) -> None:
         for old, new in renames.items():
             if old in have:
                 engine.execute(f"ALTER TABLE row_facts RENAME COLUMN {old} TO {new}", label="migrate")
-        for column in ("hidden_characters", "mixed_script"):
+        for column in ("hidden_characters", "mixed_script", "directional_match"):
             # Rows decided before folding existed were never checked: record that as unknown (NULL),
             # which the facts contract reads at its fail-closed default.
             _add_column(engine, "row_facts", column, "BOOLEAN")
