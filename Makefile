@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint bench clean venv
+.PHONY: demo test lint bench clean venv chromium
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -18,17 +18,20 @@ venv: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/dgate demo
 
-test: $(STAMP)
-	$(BIN)/ruff check src tests benchmarks
+chromium:
+	scripts/ensure-chromium
+
+test: $(STAMP) chromium
+	$(BIN)/ruff check src tests benchmarks scripts
 	$(BIN)/mypy
 	$(BIN)/pytest
 
 lint: $(STAMP)
-	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff check src tests benchmarks scripts
 	$(BIN)/mypy
 
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks.pipeline
 
 clean:
-	rm -rf $(VENV) dgate-home .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) dgate-home dgate-demo dgate-demo-data .pytest_cache .mypy_cache .ruff_cache

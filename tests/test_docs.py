@@ -60,3 +60,19 @@ def test_formats_doc_covers_every_input():
     for heading in ("Persons", "Addresses", "Agreement", "Manifest", "Request file", "Decisions export",
                     "Truth file"):
         assert re.search(rf"^## {heading}", text, re.M), heading
+
+
+def test_roles_and_duties_table_matches_the_authorisation_function():
+    from disclosure_gate.app import authz
+
+    text = (DOCS / "operations.md").read_text()
+    for action, doc, who, operator in authz.roles_table():
+        row = f"| `{action}` | {doc} | {who} | {'yes' if operator else 'no'} |"
+        assert row in text, row
+
+
+def test_every_error_code_and_exit_code_is_in_the_cli_reference():
+    text = (DOCS / "cli.md").read_text()
+    for cls in errors.ALL_ERRORS:
+        assert cls.code in text or cls.code[:3] + "xx" in text, cls
+        assert f"| {cls.exit_code} |" in text, cls

@@ -97,13 +97,13 @@ def test_yaml_defects_are_document_errors(harness: Any, kind: str, text: str, li
                                           column: str) -> None:
     doc = harness.write(f"defect_{kind}.yaml", text.encode())
     if kind == "agreement":
-        args: tuple[Any, ...] = ("agreement", "add", doc)
+        args: tuple[Any, ...] = harness.agreement_add(doc)
     else:
         args = ("request", "submit", harness.write("defect_requests.csv", REQUESTS.encode()), "--manifest", doc)
     _expect_input_error(harness, args, "DG206", line, column)
 
 
-@pytest.mark.parametrize("request_id", ["R\t1", "R\r1", "R\n1", "R\u202e1", "R\u200b1", "\ufeffR1", "R" * 129])
+@pytest.mark.parametrize("request_id", ["R\t1", "R\r1", "R\u202e1", "R\u200b1", "R" * 129])
 def test_request_ids_with_control_characters_are_refused(harness: Any, request_id: str) -> None:
     quoted = '"' + request_id + '"'
     data = f"request_id,first_name,last_name,tin,address\nR0,A,B,,x\n{quoted},{fz.CANARY},B,,x\n".encode()
@@ -124,16 +124,16 @@ def test_quote_in_unquoted_field_and_cr_line_ends_via_cli(harness: Any) -> None:
     assert harness.last.code == 3 and "CR line endings are not supported; use LF or CRLF" in harness.last.stderr
 
 
-# -- problems outside the parsers (reported, not fixed here) -----------------------------
-@pytest.mark.xfail(reason=fz.KNOWN_OUTSIDE[0], strict=False)
-def test_known_outside_markup_in_ignored_column_name(harness: Any) -> None:
-    requests = harness.write("markup.csv", REQUESTS.replace("address\n", "address,[/]\n").replace('62704"\n',
-                                                                                               '62704",x\n').encode())
+# -- found by the fuzzer outside the parsers, fixed there since: kept as guards -------------
+def test_markup_in_ignored_column_name_is_printed_as_text(harness: Any) -> None:
+    requests = harness.write("markup.csv", REQUESTS.replace("address\n", "address,[/]\n").replace(
+        '62704"\n', '62704",x\n').encode())
     manifest = harness.write("markup.yaml", MANIFEST.encode())
-    assert harness.check("known", ("request", "submit", requests, "--manifest", manifest)) == []
+    assert harness.check("guard", ("request", "submit", requests, "--manifest", manifest)) == []
+    assert harness.last.code == 0 and "[/]" in harness.last.stderr
 
 
-@pytest.mark.xfail(reason=fz.KNOWN_OUTSIDE[1], strict=False)
-def test_known_outside_agreement_with_unknown_policy_is_stored(harness: Any) -> None:
+def test_agreement_with_unknown_policy_stores_nothing(harness: Any) -> None:
     doc = harness.write("policy.yaml", (AGREEMENT.format(id="AGR-POLICY") + "policy: nosuch\n").encode())
-    assert harness.check("known", ("agreement", "add", doc)) == []
+    assert harness.check("guard", harness.agreement_add(doc)) == []
+    assert harness.last.code == 5

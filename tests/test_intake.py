@@ -104,14 +104,19 @@ def test_failed_submit_stores_nothing(engine, tmp_path):
                      "purpose: Z\ntaxable_periods: [2023]\nsubmitted_at: 2026-01-05\n")
     bad = write(tmp_path, "r.csv", HEADER + GOOD + GOOD)
     with pytest.raises(errors.DuplicateKeyError):
-        batches.submit(engine, bad, manifest)
+        batches.stage(engine, bad, manifest, "tester")
+    assert not engine.table_exists(batches.STAGING)
     assert engine.scalar("SELECT count(*) FROM batches") == 0
     assert engine.scalar("SELECT count(*) FROM req_rows") == 0
     good = write(tmp_path, "g.csv", HEADER + GOOD)
-    first = batches.submit(engine, good, manifest)
-    again = batches.submit(engine, good, manifest)
-    assert first.created and not again.created
-    assert first.batch.batch_id == again.batch.batch_id
+    first = batches.stage(engine, good, manifest, "tester")
+    assert first.existing is None
+    with engine.transaction():
+        batches.store(engine, first)
+    batches.drop_staging(engine)
+    again = batches.stage(engine, good, manifest, "tester")
+    batches.drop_staging(engine)
+    assert again.existing is not None and again.existing.batch_id == first.batch.batch_id
     assert engine.scalar("SELECT count(*) FROM req_rows") == 1
 
 

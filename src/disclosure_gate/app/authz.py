@@ -187,6 +187,10 @@ def require(actor: Actor, action: str, facts: Facts = NO_FACTS) -> None:
         raise AuthorizationError(d.reason)
 
 
+_WHO = {"user.bootstrap": "the operator, on a home with no admin", "user.password": "the user themself",
+        "user.token": "admin (or the user themself)"}
+
+
 def roles_table() -> list[tuple[str, str, str, bool]]:
-    """(action, doc, roles, operator) rows for the documentation."""
-    return [(a, r.doc, ", ".join(sorted(r.roles)) or "(owner only)", r.operator) for a, r in ACTIONS.items()]
+    """(action, doc, who, operator) rows for the documentation (docs/operations.md; a test checks it)."""
+    return [(a, r.doc, _WHO.get(a) or ", ".join(sorted(r.roles)), r.operator) for a, r in ACTIONS.items()]

@@ -28,6 +28,7 @@ from disclosure_gate.app.session import Credentials, Session, authenticate, sess
 from disclosure_gate.pipeline import reporting
 from disclosure_gate.pipeline.reporting import Evaluation, Funnel
 from disclosure_gate.remediation.audit import AuditResult
+from disclosure_gate.store import files
 from disclosure_gate.store.home import init_home
 
 DEMO_PERSONS, DEMO_REQUESTS = 200_000, 40_000
@@ -68,10 +69,12 @@ def _person(s: Session, token: str, name: str) -> Session:
 
 
 def run_demo(home: Path | None, *, full: bool, workdir: Path | None, os_user: str, os_uid: int,
-             say: Callable[[str], None], progress: Callable[[str, float], None] | None = None) -> DemoResult:
+             say: Callable[[str], None], progress: Callable[[str, float], None] | None = None,
+             size: tuple[int, int] | None = None) -> DemoResult:
+    """The demo (``size`` = (persons, requests) overrides the default sizes, for tests)."""
     from disclosure_gate import synth
 
-    persons, rows = (FULL_PERSONS, FULL_REQUESTS) if full else (DEMO_PERSONS, DEMO_REQUESTS)
+    persons, rows = size or ((FULL_PERSONS, FULL_REQUESTS) if full else (DEMO_PERSONS, DEMO_REQUESTS))
     home_path = demo_home(home)
     work = workdir if workdir is not None else home_path.parent / f"{home_path.name}-data"
     fmt = "parquet" if full else "csv"
@@ -81,7 +84,7 @@ def run_demo(home: Path | None, *, full: bool, workdir: Path | None, os_user: st
         synth.generate(data, persons=persons, requests=rows, seed=2025, fmt=fmt)
     prepare_home(home_path)
     h, _ = init_home(home_path)
-    (h.path / ".dgate-demo").write_text("this home was made by dgate demo and is rebuilt by it\n")
+    files.atomic_write(h.path / ".dgate-demo", "this home was made by dgate demo and is rebuilt by it\n")
     from disclosure_gate.ledger import store as ledger
 
     ledger.ensure_keys(h.path)

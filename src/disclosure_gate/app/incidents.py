@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from disclosure_gate.app.plans import Plan
@@ -131,3 +132,23 @@ def certify(s: Session, incident_id: str, destroyed_on: dt.date) -> tuple[Incide
         incident.record_certification(s.engine, incident_id, destroyed_on, s.actor.name)
         s.event("incident_certified", {"incident_id": incident_id, "destroyed_on": destroyed_on})
     return incident.get_incident(s.engine, incident_id), False
+
+
+DOCUMENTS = ("report.html", "report.json", "recall.pdf", "recall.csv", "letters.pdf")
+CONFIDENTIAL_DOCUMENTS = ("letters.pdf",)  # names and addresses of affected persons
+
+
+def document(s: Session, incident_id: str, name: str) -> Path:
+    """The path of one of an incident's documents, for a download. Letters carry names and addresses:
+    opening them is a recorded view (a ledger event), like a review case."""
+    s.authorize("incident.view")
+    if name not in DOCUMENTS:
+        raise UsageError(f"an incident's documents are {', '.join(DOCUMENTS)}")
+    inc = incident.get_incident(s.engine, incident_id)
+    path = inc.folder / name
+    if not path.is_file():
+        raise StateError(f"{name} of incident {incident_id} is missing from {inc.folder}")
+    if name in CONFIDENTIAL_DOCUMENTS:
+        with s.engine.transaction():
+            s.event("document_viewed", {"incident_id": incident_id, "document": name})
+    return path

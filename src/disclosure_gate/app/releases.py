@@ -139,6 +139,11 @@ def _check_deliver(s: Session, package_id: str, out: Path) -> tuple[Package, boo
     release.require_in_force(s.engine, get_agreement(s.engine, pkg.agreement_id), "deliver")
     if not out.parent.is_dir():
         raise UsageError(f"the folder {out.parent} does not exist: create it first")
+    pending = release.pending_delivery(s.home, package_id)
+    if pending is not None and pending.absolute() != out and pending.exists() \
+            and release.adopt_folder(pending, package_id, s.keys.signer.verifier()) is not None:
+        raise ConflictError(f"an interrupted delivery of package {package_id} left a complete folder at {pending}: "
+                            "deliver to that folder to finish it (a package is delivered once)")
     if out.exists() and release.adopt_folder(out, package_id, s.keys.signer.verifier()) is None:
         raise ConflictError(f"{out} exists and is not this package: choose a new folder")
     return pkg, False

@@ -20,7 +20,7 @@ from disclosure_gate.app.plans import Plan
 from disclosure_gate.app.requests import get_run, visible_batch
 from disclosure_gate.app.session import Session
 from disclosure_gate.clock import naive_utc
-from disclosure_gate.errors import StateError, UsageError
+from disclosure_gate.errors import NotFoundError, StateError, UsageError
 from disclosure_gate.pipeline import review
 from disclosure_gate.pipeline.batches import Batch
 from disclosure_gate.pipeline.decide import Run
@@ -149,9 +149,13 @@ def _check(s: Session, batch_id: str, request_ids: list[str], decision: str, rea
         raise UsageError("no rows to resolve")
     if len(request_ids) > MAX_GROUP:
         raise UsageError(f"a group resolution has at most {MAX_GROUP:,} rows")
+    cases = review.find_cases(s.engine, run.run_id, request_ids)
+    missing = [rid for rid in request_ids if rid not in cases]
+    if missing:
+        raise NotFoundError(f"no request '{missing[0]}' in this batch's run")
     found = []
     for rid in request_ids:
-        case = review.find_case(s.engine, run.run_id, rid)
+        case = cases[rid]
         s.authorize("review.resolve", authz.Facts(batch_submitter=batch.submitted_by,
                                                   row_resolvers=frozenset(case.reviewers),
                                                   agreement=batch.agreement_id))
@@ -177,7 +181,8 @@ def resolve(s: Session, batch_id: str, request_ids: list[str], decision: str, re
         s.events([("review_resolved", {"batch_id": batch_id, "run_id": run.run_id, "request_id": c.request_id,
                                        "row": c.row, "decision": decision, "reason": text,
                                        "policy": run.policy_label, "group": group}) for c in found])
-    effective = {c.request_id: review.find_case(s.engine, run.run_id, c.request_id).decision for c in found}
+    after = review.find_cases(s.engine, run.run_id, [c.request_id for c in found])
+    effective = {rid: c.decision for rid, c in after.items()}
     return ResolveResult([c.request_id for c in found], effective, group)
 
 

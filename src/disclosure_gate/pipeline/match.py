@@ -98,7 +98,7 @@ def request_std_sql(p: MatchParams, d: Dialect = DUCKDB) -> str:
     named = names.names_sql(src, ["_row"], first="first_name", last="last_name", suffix="name_suffix",
                             extra=("s.request_id", "coalesce(s.hidden, true) AS r_hidden",
                                    "coalesce(s.mixed, true) AS r_mixed", *tin_cols,
-                                   f"{dob_expr('s.dob', d)} AS r_dob"))
+                                   f"{dob_expr('s.dob', d)} AS r_dob"), d=d)
     return (
         "SELECT n.*, a.* EXCLUDE (_row), "
         "(a.a_present AND NOT a.a_placeholder AND a.a_sufficient "

@@ -66,15 +66,22 @@ class Case:
     reviewers: tuple[str, ...]
 
 
-def find_case(engine: Engine, run_id: str, request_id: str) -> Case:
-    row = engine.fetchone(
+def find_cases(engine: Engine, run_id: str, request_ids: list[str]) -> dict[str, Case]:
+    """The cases of ``request_ids`` in one query (a group resolution of 1,000 rows is one round trip)."""
+    rows = engine.fetchall(
         f"SELECT e._row, e.request_id, e.policy_decision, e.reasons, e.decision, e.reviewers, r.batch_id "
-        f"FROM ({effective_sql('d.run_id = $run AND d.request_id = $rid')}) e JOIN runs r ON r.run_id = e.run_id",
-        {"run": run_id, "rid": request_id}, label="review case")
-    if row is None:
+        f"FROM ({effective_sql('d.run_id = $run AND d.request_id IN (SELECT unnest($rids))')}) e "
+        "JOIN runs r ON r.run_id = e.run_id", {"run": run_id, "rids": list(request_ids)}, label="review cases")
+    return {str(row[1]): Case(run_id, str(row[6]), int(row[0]), str(row[1]), str(row[2]),
+                              tuple(x for x in str(row[3] or "").split(";") if x), str(row[4]),
+                              tuple(row[5] or ())) for row in rows}
+
+
+def find_case(engine: Engine, run_id: str, request_id: str) -> Case:
+    found = find_cases(engine, run_id, [request_id]).get(request_id)
+    if found is None:
         raise NotFoundError(f"no request '{request_id}' in this batch's run")
-    return Case(run_id, str(row[6]), int(row[0]), str(row[1]), str(row[2]),
-                tuple(x for x in str(row[3] or "").split(";") if x), str(row[4]), tuple(row[5] or ()))
+    return found
 
 
 def check_resolvable(case: Case, decision: str) -> None:

@@ -144,9 +144,10 @@ def render(data: docs.IncidentData, folder: Path) -> None:
     with files.atomic_folder(folder) as tmp:
         docs.write_report_json(data, tmp / "report.json")
         docs.write_report_html(data, tmp / "report.html")
-        docs.write_recall_notice(data, tmp / "recall.pdf")
+        issued = data.opened_at[:10]  # the app's clock, not the machine's
+        docs.write_recall_notice(data, tmp / "recall.pdf", issued_on=issued)
         docs.write_recall_csv(data, tmp / "recall.csv")
-        docs.write_letters_pdf(data, tmp / "letters.pdf")
+        docs.write_letters_pdf(data, tmp / "letters.pdf", issued_on=issued)
         files.restrict_tree(tmp)
 
 

@@ -219,6 +219,14 @@ def build_folder(engine: Engine, home: Home, pkg: Package, out: Path, keys: ledg
     return sha
 
 
+def _is_package_folder(folder: Path) -> bool:
+    """A folder made by :func:`build_folder` (its files, nothing else), whatever its state."""
+    try:
+        return {p.name for p in folder.iterdir()} <= set(PACKAGE_FILES)
+    except OSError:
+        return False
+
+
 def adopt_folder(out: Path, package_id: str, verifier: note.Verifier) -> str | None:
     """The manifest SHA-256 of a complete, valid folder of this package at ``out`` (a crash after the rename)."""
     try:
@@ -228,6 +236,15 @@ def adopt_folder(out: Path, package_id: str, verifier: note.Verifier) -> str | N
     if v.package_id != package_id:
         return None
     return hashlib.sha256((out / "manifest.json").read_bytes()).hexdigest()
+
+
+def pending_delivery(home: Home, package_id: str) -> Path | None:
+    """The folder an interrupted delivery of this package was writing, if any."""
+    intent = home.path / "run" / "deliveries" / f"{package_id}.json"
+    try:
+        return Path(json.loads(intent.read_text(encoding="utf-8"))["out"])
+    except (OSError, ValueError, KeyError):
+        return None
 
 
 def finish_delivery(home: Home, package_id: str) -> None:
@@ -252,7 +269,12 @@ def _recover_deliveries(home: Home, apply: bool) -> list[str]:
         for p in files.remove_partials(out) if apply else files.partials_of(out):
             done.append(f"partial delivery folder {p} (package data): removed")
         pkg = find_package(home.engine, intent.stem)
-        if apply and (pkg is None or pkg.state in ("delivered", "recalled") or not out.exists()):
+        unrecorded = pkg is not None and pkg.delivered_at is None and out.exists() and _is_package_folder(out)
+        if unrecorded:  # built, never recorded: package data that did not leave; the next deliver rebuilds it
+            if apply:
+                shutil.rmtree(out, ignore_errors=True)
+            done.append(f"package folder {out}, whose delivery was never recorded: removed")
+        if apply:
             intent.unlink(missing_ok=True)
     return done
 
@@ -270,7 +292,7 @@ def verify_package(folder: Path, verifier: note.Verifier) -> VerifiedPackage:
     """What the recipient runs: every file present and listed, signature, hashes, columns and counts."""
     folder = Path(folder)
     if not folder.is_dir():
-        raise NotFoundError(f"{folder}: no such folder")
+        raise NotFoundError(f"{folder} does not exist")
     present = {p.name for p in folder.iterdir()}
     missing = [n for n in PACKAGE_FILES if n not in present]
     extra = sorted(present - set(PACKAGE_FILES))

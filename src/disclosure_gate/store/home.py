@@ -82,17 +82,19 @@ def _unsafe_parent(folder: Path) -> Path | None:
 
 
 def _tighten(root: Path) -> None:
-    """0700 for the home and its folders, 0600 for the database and its write-ahead log."""
+    """Owner-only, whatever happened since: 0700 for the home and every folder in it, 0600 for every file
+    (the database, keys, incident documents...). Symbolic links are not followed."""
     try:
         os.chmod(root, files.DIR_MODE)
-        for sub in SUBDIRS:
-            p = root / sub
-            if p.is_dir():
-                os.chmod(p, files.DIR_MODE)
-        for name in (DB_NAME, DB_NAME + ".wal"):
-            p = root / name
-            if p.exists():
-                os.chmod(p, files.FILE_MODE)
+        for folder, dirs, names in os.walk(root, followlinks=False):
+            for d in dirs:
+                p = Path(folder) / d
+                if not p.is_symlink():
+                    os.chmod(p, files.DIR_MODE)
+            for n in names:
+                p = Path(folder) / n
+                if not p.is_symlink() and p.is_file():
+                    os.chmod(p, files.FILE_MODE)
     except OSError as exc:
         raise HomeError(f"cannot restrict the permissions of {root}: {exc.strerror}") from None
 
@@ -162,6 +164,9 @@ def init_home(path: str | Path | None, *, clock: Clock | None = None,
     clock = clock or SystemClock()
     try:
         engine = connect(root, read_only=False, clock=clock, on_wait=on_wait)
+        if not created and schema.version_of(engine) is None and not engine.scalar(
+                "SELECT count(*) FROM duckdb_tables()"):
+            created = True  # an init killed before the schema was written: finish it
         if created:
             schema.create(engine, iso_utc(clock.now()))
     except BaseException:

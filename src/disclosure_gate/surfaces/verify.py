@@ -29,6 +29,7 @@ from rich.text import Text
 from disclosure_gate.errors import DgateError, InputError
 from disclosure_gate.ledger import note, overseer
 from disclosure_gate.ledger import witness as witness_mod
+from disclosure_gate.store.files import atomic_write
 
 app = typer.Typer(name="dgate-verify", help="Verify disclosure-gate checkpoints and proofs with only the "
                   "ledger's public key, and witness (cosign) checkpoints.", no_args_is_help=True,
@@ -128,7 +129,7 @@ def cosign_cmd(checkpoint: Annotated[Path, typer.Argument(help="signed checkpoin
         sys.stdout.write("[dry run] the checkpoint verifies and is consistent with the state; nothing signed\n")
         return
     if out_file is not None:
-        out_file.write_text(cosigned, encoding="utf-8")
+        atomic_write(out_file, cosigned, mode=0o644)
     sys.stdout.write(cosigned)
 
 

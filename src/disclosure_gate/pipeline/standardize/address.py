@@ -169,8 +169,6 @@ OUTPUT_COLUMNS: tuple[tuple[str, str], ...] = (
     ("a_zip_like", "BOOLEAN"), ("a_std", "VARCHAR"),
 )
 
-CITY_MAX_WORDS = 5  # the longest city name in the ZIP reference has 5 words
-
 REFERENCE_TABLES = ("ref_street_suffix", "ref_unit_designator", "ref_directional", "ref_state",
                     "ref_zip", "ref_zip_city", "ref_city_match")
 

@@ -25,6 +25,7 @@ import nicknames
 import pyarrow as pa
 
 from disclosure_gate.engine import Engine
+from disclosure_gate.engine.dialect import DUCKDB, Dialect
 
 PARTICLES = ("DE", "DEL", "LA", "LAS", "LOS", "Y", "E", "VAN", "VON", "DER", "DEN", "DI", "DA", "DOS",
              "DAS", "DU", "LE", "ST", "SAN", "SANTA", "BIN", "BEN", "AL", "EL", "MAC")
@@ -58,9 +59,9 @@ def install_name_tables(engine: Engine) -> None:
         engine.unregister("ref_first_name_view")
 
 
-def norm_name(expr: str) -> str:
+def norm_name(expr: str, d: Dialect = DUCKDB) -> str:
     """Upper-case, fold accents, drop apostrophes/periods, keep letters, spaces, hyphens."""
-    x = f"upper(strip_accents(coalesce({expr}, '')))"
+    x = f"upper({d.strip_accents(f'coalesce({expr}, {chr(39) * 2})')})"
     x = f"regexp_replace({x}, '[''’`.]', '', 'g')"
     x = f"regexp_replace({x}, '[^A-Z0-9-]+', ' ', 'g')"
     x = f"regexp_replace({x}, ' *- *', '-', 'g')"
@@ -79,9 +80,9 @@ def _suffix_word(expr: str) -> str:
     return f"CASE WHEN {word} IN {tuple(SUFFIXES)} THEN {word} END"
 
 
-def last_name_features(col: str) -> list[str]:
+def last_name_features(col: str, d: Dialect = DUCKDB) -> list[str]:
     """Features of one surname value (computed once per distinct value)."""
-    raw = norm_name(col)
+    raw = norm_name(col, d)
     nl = f"trim(regexp_replace({raw}, ' ({'|'.join(SUFFIXES)})$', ''))"
     letters = f"regexp_replace({nl}, '[^A-Z]', '', 'g')"
     parts = (f"list_filter(string_split_regex({nl}, '[ -]+'), "
@@ -100,9 +101,9 @@ def last_name_features(col: str) -> list[str]:
     ]
 
 
-def first_name_features(col: str) -> list[str]:
+def first_name_features(col: str, d: Dialect = DUCKDB) -> list[str]:
     """Features of one first-name value; needs ``ref_first_keys`` joined as ``fk``."""
-    nf = f"regexp_replace({norm_name(col)}, '-', ' ', 'g')"
+    nf = f"regexp_replace({norm_name(col, d)}, '-', ' ', 'g')"
     return [
         f"nullif({nf}, '') AS n_first",
         f"length({nf}) > 0 AS n_first_present",
@@ -115,7 +116,7 @@ NAME_COLUMNS = ("n_first", "n_last", "n_suffix", "n_present", "n_parts", "n_cont
 
 
 def names_sql(source: str, key_cols: list[str], *, first: str, last: str, suffix: str | None,
-              extra: tuple[str, ...] = ()) -> str:
+              extra: tuple[str, ...] = (), d: Dialect = DUCKDB) -> str:
     """SELECT key_cols + ``extra`` expressions (over alias ``s``) + :data:`NAME_COLUMNS` for every row.
 
     Names repeat heavily (20 M persons have a few hundred thousand distinct
@@ -125,15 +126,15 @@ def names_sql(source: str, key_cols: list[str], *, first: str, last: str, suffix
     lead = "".join(f"{e}, " for e in [*(f"s.{k}" for k in key_cols), *extra])
     suffix_cte, sfx, suffix_join = "", "NULL", ""
     if suffix:
-        suffix_cte = (f"sx AS MATERIALIZED (SELECT k, {_suffix_word(norm_name('k'))} AS n_suffix FROM "
+        suffix_cte = (f"sx AS MATERIALIZED (SELECT k, {_suffix_word(norm_name('k', d))} AS n_suffix FROM "
                       f"(SELECT DISTINCT {suffix} AS k FROM {source})), ")
         sfx = "sx.n_suffix"
         suffix_join = f"LEFT JOIN sx ON sx.k IS NOT DISTINCT FROM s.{suffix}"
     return f"""
 WITH {suffix_cte}ln AS MATERIALIZED (
-  SELECT k, {', '.join(last_name_features('k'))} FROM (SELECT DISTINCT {last} AS k FROM {source})
+  SELECT k, {', '.join(last_name_features('k', d))} FROM (SELECT DISTINCT {last} AS k FROM {source})
 ), fnv AS MATERIALIZED (
-  SELECT k, {', '.join(first_name_features('k'))} FROM (SELECT DISTINCT {first} AS k FROM {source})
+  SELECT k, {', '.join(first_name_features('k', d))} FROM (SELECT DISTINCT {first} AS k FROM {source})
 ), fn AS MATERIALIZED (
   SELECT fnv.*, list_filter(list_distinct(list_concat([fnv.n_first_token], coalesce(fk.keys, []))),
                             lambda x: x IS NOT NULL AND x <> '') AS n_first_keys

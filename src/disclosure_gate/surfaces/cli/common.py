@@ -206,10 +206,13 @@ def session(home: Path | None, as_user: str | None, *, write: bool,
             progress: Callable[[str, float], None] | None = None) -> Iterator[app_session.Session]:
     """Open the home (read-only unless ``write``), authenticate, yield the session, close it."""
     shared = root().get("shared_session")
-    if shared is not None:  # a command forwarded to the server runs on the server's open home
+    if shared is not None:  # a command forwarded to the server runs on its own connection to the server's home
         s = shared(credentials(as_user), write)
         s.progress = progress
-        yield s
+        try:
+            yield s
+        finally:
+            s.close()
         return
     s = app_session.open_session(home_path(home), credentials(as_user), write=write, notify=io().note)
     s.progress = progress

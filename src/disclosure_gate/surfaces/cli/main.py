@@ -15,6 +15,8 @@ from pathlib import Path
 import click
 import typer
 from rich.text import Text
+from typer import _click as typer_click  # Typer 0.29 ships and raises its own copy of click
+from typer import exceptions as typer_exceptions
 
 from disclosure_gate.errors import DgateError, UsageError
 from disclosure_gate.surfaces import verify as verify_cli
@@ -63,6 +65,11 @@ def _serve_group() -> None:
 _serve_group()
 
 EXIT_USAGE = UsageError.exit_code
+_EXIT = (click.exceptions.Exit, typer_exceptions.Exit)
+_ABORT = (click.exceptions.Abort, typer_exceptions.Abort)
+_USAGE = (click.exceptions.UsageError, typer_click.exceptions.UsageError)
+_NO_ARGS = (click.exceptions.NoArgsIsHelpError, typer_click.exceptions.NoArgsIsHelpError)
+_CLICK = (click.exceptions.ClickException, typer_click.exceptions.ClickException)
 EXIT_INTERNAL = 70
 
 
@@ -75,14 +82,14 @@ def run(argv: list[str], out: IO) -> int:
     except DgateError as exc:
         out.err.print(Text.assemble(("error", "bold red"), (f"[{exc.code}]", "bold red"), ": ", safe(exc.message)))
         return exc.exit_code
-    except click.exceptions.Exit as exc:
-        return int(exc.exit_code or 0)
-    except click.exceptions.Abort:
+    except _EXIT as exc:
+        return int(getattr(exc, "exit_code", 0) or 0)
+    except _ABORT:
         out.note("aborted")
         return 130
-    except click.exceptions.UsageError as exc:
-        ctx = exc.ctx
-        if ctx is not None and isinstance(exc, click.exceptions.NoArgsIsHelpError):
+    except _USAGE as exc:
+        ctx = getattr(exc, "ctx", None)
+        if ctx is not None and isinstance(exc, _NO_ARGS):
             out.err.print(ctx.get_help())
         else:
             if ctx is not None:
@@ -90,7 +97,7 @@ def run(argv: list[str], out: IO) -> int:
             out.err.print(Text.assemble(("error", "bold red"), (f"[{UsageError.code}]", "bold red"), ": ",
                                         safe(exc.format_message())))
         return EXIT_USAGE
-    except click.exceptions.ClickException as exc:
+    except _CLICK as exc:
         out.err.print(Text.assemble(("error", "bold red"), ": ", safe(exc.format_message())))
         return EXIT_USAGE
     except KeyboardInterrupt:
