@@ -37,7 +37,14 @@ PEOPLE = {"bench-admin": "admin", "officer": "officer", "rev1": "reviewer", "rev
 TARGET_MS = 200.0
 #: p50 / p95 in ms measured on the 2-core development machine at the default size (400 k x 256 k, ~18 k in
 #: review), n=20, with the app layer as of this commit. Update them with the figures of a run you trust.
-BASELINE: dict[str, tuple[float, float]] = {}
+BASELINE: dict[str, tuple[float, float]] = {
+    "dashboard (officer)": (59, 70), "dashboard (reviewer)": (58, 76), "batches": (15, 30),
+    "batch: funnel + decisions": (63, 76), "batch: REVIEW rows, page 100": (59, 121),
+    "batch: one reason (htmx part)": (59, 80), "review queue": (47, 60), "review progress (htmx part)": (24, 29),
+    "review next (redirect)": (33, 55), "review case (show + claim)": (5191, 6612), "releases": (11, 13),
+    "agreements": (24, 30), "agreement": (32, 42), "ledger": (33, 39), "accounting": (41, 47), "audits": (35, 48),
+    "jobs": (16, 23),
+}
 
 
 def build(home: Path, work: Path, persons: int, rows: int, password: str) -> None:
@@ -117,6 +124,8 @@ def main() -> None:
     ap.add_argument("--n", type=int, default=20, help="requests per page")
     ap.add_argument("--home", type=Path, default=None, help="default: bench-out/console-PERSONS-REQUESTS/home")
     ap.add_argument("--work", type=Path, default=Path("bench-out"), help="where synthetic data is kept")
+    ap.add_argument("--case-n", type=int, default=None, help="review case pages to time (default: --n); each one "
+                    "is a recorded view and a claim")
     args = ap.parse_args()
     root = args.work / f"console-{args.persons}-{args.requests}"
     home = args.home or root / "home"
@@ -177,8 +186,11 @@ def main() -> None:
             if label.endswith("(htmx part)"):
                 client.headers["hx-request"] = "true"
                 client.headers["hx-target"] = "decisions"
+            n = args.n if paths is None or args.case_n is None else args.case_n
+            if n <= 0:
+                continue
             timed(client, path, 1, paths)  # warm up (first look at a run fills the funnel cache)
-            times = timed(client, path, args.n, paths)
+            times = timed(client, path, n, paths)
             client.headers.pop("hx-request", None)
             client.headers.pop("hx-target", None)
             p50, p95 = statistics.median(times), pct(times, 0.95)

@@ -131,6 +131,8 @@ class Person:
 def keyboard_resolve(p: Person, key: str, reason: str | None = None, quick: str | None = None) -> None:
     """Decide the open case from the keyboard only: R, the reason, Esc (or a quick reason), then D or X."""
     page = p.page
+    page.wait_for_load_state()
+    page.wait_for_selector("#resolve-form")
     before = page.url
     if quick is not None:
         page.keyboard.press(quick)
@@ -188,7 +190,7 @@ def test_the_console_in_a_browser(served: tuple[WebHome, str, str, Path], browse
     rev1.page.go_back()
     rev1.page.wait_for_url(re.compile(r".*id=R4"))
     keyboard_resolve(rev1, "x", reason="The date of birth on file is another person's")  # R4 DENY
-    assert "your DISCLOSE is recorded" in wait_toast(rev1, "R2")
+    assert "takes effect when a second reviewer agrees" in wait_toast(rev1, "R2: your DISCLOSE is recorded")
     wait_toast(rev1, "R4: now DENY")
     worker.join(timeout=300)
     assert cli["process"].code == 0, cli["process"].stderr

@@ -15,6 +15,7 @@ from disclosure_gate.pipeline.documents import Manifest
 from disclosure_gate.pipeline.intake import load_table, require_all
 from disclosure_gate.pipeline.policy import Policy
 from disclosure_gate.pipeline.records import current_snapshot
+from disclosure_gate.pipeline.review import effective_sql
 from disclosure_gate.remediation import audit
 from disclosure_gate.remediation.audit import AuditResult, Finding
 from disclosure_gate.store import agreements as agreements_store
@@ -74,8 +75,10 @@ def replay(s: Session, policy_spec: str, agreement_id: str | None = None, since:
             decide.evaluate(s.engine, batch_id, pol, req, "p_replay")
             audit.replay_findings(s.engine, audit_id, run_id, batch_id, "p_replay", as_of)
             s.engine.execute("DROP TABLE IF EXISTS p_replay")
-            counts = s.engine.fetchone("SELECT count(*), count(*) FILTER (WHERE decision = 'DISCLOSE') FROM decisions "
-                                       "WHERE run_id = ?", [run_id]) or (0, 0)
+            effective = effective_sql("d.run_id = $run")  # disclosures by policy and by two reviewers
+            counts = s.engine.fetchone(
+                f"SELECT count(*), count(*) FILTER (WHERE decision = 'DISCLOSE') FROM ({effective})",
+                {"run": run_id}) or (0, 0)
             checked += int(counts[0])
             disclosures += int(counts[1])
         result, value = audit.finish(s.engine, audit_id, "replay", pol, params, checked, disclosures, None, None,
@@ -172,7 +175,9 @@ def import_log(s: Session, log: Path, fmt: str = "csv", policy_spec: str = "6103
                              "disclosed, address_validated, disclosed_on FROM p_log_view", label="log flags")
         finally:
             s.engine.unregister("p_log_view")
-        decide.store_facts(s.engine, batch_id, snapshot, facts, inspect=True, seed=pol.unsafe)
+        value = decide.store_facts(s.engine, batch_id, snapshot, facts, inspect=True, seed=pol.unsafe)
+        s.event("facts_stored", {"batch_id": batch_id, "snapshot_id": snapshot, "inspected": True,
+                                 "seed": pol.unsafe, "digest": value})
         decide.evaluate(s.engine, batch_id, pol, decide.RequestFacts(True, True, True, True), "p_judged")
         s.engine.execute(
             "INSERT INTO audit_findings SELECT ?, ?, NULL, l.request_id, f.matched_tin, 'DISCLOSE', j.decision, "

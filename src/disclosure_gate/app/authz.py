@@ -150,6 +150,8 @@ def decide(actor: Actor, action: str, facts: Facts = NO_FACTS) -> Decision:
     if action == "user.token" and facts.target_user == actor.name:
         pass  # everyone may issue themself a token
     elif not (rule.roles & actor.roles):
+        if not rule.roles:
+            return Decision(False, f"'{action}' is for {_WHO.get(action, 'the operator')}, not a person's token")
         need = " or ".join(sorted(rule.roles))
         return Decision(False, f"user '{actor.name}' needs the {need} role to {rule.doc}")
     visible = scope(actor)

@@ -9,6 +9,7 @@ exact, typo, nickname, missing or different. TINs are shown masked.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from typing import Any
 
@@ -86,23 +87,17 @@ def _compare(engine: Engine, req: dict[str, Any], person: dict[str, Any] | None,
 
 
 def same_address(engine: Engine, batch_id: str, run_id: str, request_id: str, *, pending_only: bool) -> list[str]:
-    """Other requests of the batch at the same standardized address (kind, ZIP, number, street)."""
-    batch = engine.fetchone("SELECT address_style FROM batches WHERE batch_id = ?", [batch_id])
-    style = str(batch[0]) if batch else "free"
-    src = "(SELECT * FROM req_rows WHERE batch_id = $batch)"
-    addr = (address.address_sql(src, key_cols=["_row", "request_id"], free_text="address") if style == "free" else
-            address.address_sql(src, key_cols=["_row", "request_id"], street="street", city="city", state="state",
-                                zip="zip"))
+    """Other requests of the batch at the same standardized address (kind, ZIP, number, street), from the
+    address keys stored with the facts (one indexed look-up, not a re-standardization of the batch)."""
     params: dict[str, Any] = {"batch": batch_id, "rid": request_id}
     pending = ""
     if pending_only:
-        pending = f"AND a.request_id IN (SELECT q.request_id FROM ({queue_sql()}) q WHERE q.run_id = $run)"
+        pending = f"AND f.request_id IN (SELECT q.request_id FROM ({queue_sql()}) q WHERE q.run_id = $run)"
         params |= {"run": run_id, "now": engine.clock.now().replace(tzinfo=None)}
     rows = engine.fetchall(
-        f"WITH a AS MATERIALIZED ({addr}), me AS (SELECT * FROM a WHERE request_id = $rid) "
-        "SELECT a.request_id FROM a JOIN me ON a.a_kind = me.a_kind AND a.a_zip5 IS NOT DISTINCT FROM me.a_zip5 "
-        f"AND a.a_number = me.a_number AND a.a_street_key = me.a_street_key WHERE true {pending} ORDER BY a._row",
-        params, label="same address")
+        "SELECT f.request_id FROM row_facts f JOIN row_facts me ON me.batch_id = f.batch_id "
+        "AND me.address_key = f.address_key WHERE f.batch_id = $batch AND me.request_id = $rid "
+        f"{pending} ORDER BY f._row", params, label="same address")
     return [str(r[0]) for r in rows]
 
 
@@ -112,12 +107,20 @@ def build(engine: Engine, batch: Batch, run: Run, case: Case, *, blind: bool) ->
     raw = engine.fetch_dicts(f"SELECT {', '.join(REQUEST_FIELDS)}, raw FROM req_rows WHERE batch_id = ? AND _row = ?",
                              [batch.batch_id, case.row], label="case request")[0]
     received = json.loads(raw.pop("raw")) if raw.get("raw") else None
-    std = engine.fetch_dicts(_std_request_sql(batch), {"batch": batch.batch_id, "row": case.row},
-                             label="case standardize")
-    req = {**raw, **(std[0] if std else {})}
     facts = engine.fetch_dicts("SELECT * EXCLUDE (batch_id, snapshot_id, _row, request_id, matched_tin) FROM row_facts "
                                "WHERE batch_id = ? AND _row = ?", [batch.batch_id, case.row], label="case facts")
     fact = facts[0] if facts else {}
+    stored = fact.pop("std", None)
+    fact.pop("address_key", None)
+    if stored:  # standardized when the batch was processed
+        std = [json.loads(stored)]
+        for key in ("r_dob",):
+            if std[0].get(key):
+                std[0][key] = dt.date.fromisoformat(str(std[0][key])[:10])
+    else:  # facts from before the standardized fields were kept (a migrated home)
+        std = engine.fetch_dicts(_std_request_sql(batch), {"batch": batch.batch_id, "row": case.row},
+                                 label="case standardize")
+    req = {**raw, **(std[0] if std else {})}
     matched = engine.scalar("SELECT matched_tin FROM decisions WHERE run_id = ? AND _row = ?", [run.run_id, case.row])
     tin_key = matched or req.get("t_digits")
     person = None

@@ -46,21 +46,23 @@ MAX_PAGE = 500
 _CACHE_SIZE = 256
 
 
-# -- the funnel cache ----------------------------------------------------------------------------
+# -- caches ---------------------------------------------------------------------------------------
 class _Lru:
+    """A small LRU map. Every key holds everything its value is computed from, so a hit is never stale."""
+
     def __init__(self, size: int) -> None:
-        self._data: OrderedDict[tuple[Any, ...], BatchView] = OrderedDict()
+        self._data: OrderedDict[tuple[Any, ...], Any] = OrderedDict()
         self._size = size
         self._lock = threading.Lock()
 
-    def get(self, key: tuple[Any, ...]) -> BatchView | None:
+    def get(self, key: tuple[Any, ...]) -> Any:
         with self._lock:
             value = self._data.get(key)
             if value is not None:
                 self._data.move_to_end(key)
             return value
 
-    def put(self, key: tuple[Any, ...], value: BatchView) -> None:
+    def put(self, key: tuple[Any, ...], value: Any) -> None:
         with self._lock:
             self._data[key] = value
             self._data.move_to_end(key)
@@ -69,6 +71,25 @@ class _Lru:
 
 
 _FUNNELS = _Lru(_CACHE_SIZE)
+_READS = _Lru(_CACHE_SIZE * 4)
+
+
+def _cached(key: tuple[Any, ...], compute: Any) -> Any:
+    found = _READS.get(key)
+    if found is None:
+        found = compute()
+        _READS.put(key, found)
+    return found
+
+
+def _review_mark(s: Session) -> tuple[Any, ...]:
+    """A fingerprint of everything the review queue is computed from besides the (immutable) decisions:
+    resolutions are only inserted or withdrawn, runs only added."""
+    res = s.engine.fetchone("SELECT count(*), count(withdrawn_at), max(recorded_at), max(withdrawn_at) "
+                            "FROM review_resolutions", label="queue mark")
+    runs = s.engine.fetchone("SELECT count(*), count(*) FILTER (WHERE is_primary), max(created_at) FROM runs",
+                             label="queue mark")
+    return (str(s.home.path), res, runs)
 
 
 def _mark(s: Session, batch: Batch) -> tuple[Any, ...]:
@@ -100,18 +121,23 @@ def batch_view(s: Session, batch_id: str, busy: frozenset[str] | None = None) ->
     busy = processing(s) if busy is None else busy
     runs = decide.runs_of(s.engine, batch_id)
     key = (str(s.home.path), batch_id, tuple(r.run_id for r in runs), _mark(s, batch))
-    view = _FUNNELS.get(key)
+    view: BatchView | None = _FUNNELS.get(key)
     if view is None:
         view = requests_app.show(s, batch_id, busy)
         _FUNNELS.put(key, view)
         return view
     funnel = view.funnel
     if view.primary is not None and funnel is not None:
-        row = s.engine.fetchone(
-            "SELECT count(*) FILTER (WHERE source = 'review' AND decision = 'DISCLOSE'), "
-            "count(*) FILTER (WHERE source = 'review' AND decision = 'DENY') "
-            f"FROM ({effective_sql('d.run_id = $run AND d.decision = $review')})",
-            {"run": view.primary.run_id, "review": "REVIEW"}, label="funnel review") or (0, 0)
+        run_id = view.primary.run_id
+
+        def resolved() -> tuple[Any, ...]:
+            return s.engine.fetchone(
+                "SELECT count(*) FILTER (WHERE source = 'review' AND decision = 'DISCLOSE'), "
+                "count(*) FILTER (WHERE source = 'review' AND decision = 'DENY') "
+                f"FROM ({effective_sql('d.run_id = $run AND d.decision = $review')})",
+                {"run": run_id, "review": "REVIEW"}, label="funnel review") or (0, 0)
+
+        row = _cached(("resolved", run_id, _review_mark(s)), resolved)
         funnel = dataclasses.replace(funnel, resolved_disclose=int(row[0]), resolved_deny=int(row[1]))
     status = "processed" if view.primary else ("processing" if batch_id in busy else "submitted")
     return dataclasses.replace(view, funnel=funnel, status=status)
@@ -165,14 +191,19 @@ def decisions(s: Session, batch_id: str, *, decision: str | None = None, reason:
         where.append("d.decision = $decision")
         params["decision"] = decision
     if reason:
-        where.append("list_contains(string_split(d.reasons, ';'), $reason)")
+        # one reason among the ';'-separated codes (a code holds no ';')
+        where.append("contains(';' || d.reasons || ';', ';' || $reason || ';')")
         params["reason"] = reason
     cond = " AND ".join(where)
-    total = int(s.engine.scalar(f"SELECT count(*) FROM decisions d WHERE {cond}", params, label="decisions") or 0)
+    total = int(_cached(("decisions", str(s.home.path), run.run_id, decision, reason), lambda: s.engine.scalar(
+        f"SELECT count(*) FROM decisions d WHERE {cond}", params, label="decisions") or 0))
+    page = [int(r[0]) for r in s.engine.fetchall(
+        f"SELECT d._row FROM decisions d WHERE {cond} ORDER BY d._row LIMIT $lim OFFSET $off",
+        params | {"lim": limit, "off": offset}, label="decisions page")]
     rows = s.engine.fetchall(
         f"SELECT e.request_id, e.policy_decision, e.reasons, e.match_basis, e.decision, e.source, e.reviewers "
-        f"FROM ({effective_sql(cond)}) e ORDER BY e._row LIMIT $lim OFFSET $off",
-        params | {"lim": limit, "off": offset}, label="decisions page")
+        f"FROM ({effective_sql('d.run_id = $run AND list_contains($rows, d._row)')}) e ORDER BY e._row",
+        {"run": run.run_id, "rows": page}, label="decisions page") if page else []
     out = [DecisionRow(str(r[0]), str(r[1]), tuple(x for x in str(r[2] or "").split(";") if x),
                        None if r[3] is None else str(r[3]), str(r[4]), str(r[5]), tuple(r[6] or ()))
            for r in rows]
@@ -191,10 +222,18 @@ class BacklogRow:
 def review_backlog(s: Session, batch_id: str | None = None) -> list[BacklogRow]:
     """Pending review rows by reason and age (a row with two reasons counts under each)."""
     s.authorize("review.view")
-    params: dict[str, Any] = {"now": naive_utc(s.engine.clock)}
-    where = "true"
     if batch_id:
         visible_batch(s, batch_id)
+    now = naive_utc(s.engine.clock)
+    key = ("backlog", batch_id, now.date(), _review_mark(s))
+    result: list[BacklogRow] = _cached(key, lambda: _backlog(s, batch_id, now))
+    return result
+
+
+def _backlog(s: Session, batch_id: str | None, now: dt.datetime) -> list[BacklogRow]:
+    params: dict[str, Any] = {"now": now}
+    where = "true"
+    if batch_id:
         where = "q.batch_id = $batch"
         params["batch"] = batch_id
     buckets = []
@@ -222,11 +261,18 @@ class Progress:
 def review_progress(s: Session, batch_id: str | None = None, reason: str | None = None) -> Progress:
     """The counters a reviewer works against."""
     s.authorize("review.view")
+    if batch_id:
+        visible_batch(s, batch_id)
     now = naive_utc(s.engine.clock)
+    key = ("progress", batch_id, reason, s.actor.name, now.date(), _review_mark(s))
+    result: Progress = _cached(key, lambda: _progress(s, batch_id, reason, now))
+    return result
+
+
+def _progress(s: Session, batch_id: str | None, reason: str | None, now: dt.datetime) -> Progress:
     params: dict[str, Any] = {"now": now, "me": s.actor.name}
     where = ["true"]
     if batch_id:
-        visible_batch(s, batch_id)
         where.append("q.batch_id = $batch")
         params["batch"] = batch_id
     if reason:
@@ -241,6 +287,21 @@ def review_progress(s: Session, batch_id: str | None = None, reason: str | None 
         "WHERE reviewer = $me AND withdrawn_at IS NULL",
         {"me": s.actor.name, "day": dt.datetime.combine(now.date(), dt.time())}, label="review progress") or (0, 0)
     return Progress(int(row[0]), int(row[1]), int(row[2]), int(mine[0]), int(mine[1]))
+
+
+def my_vote(s: Session, batch_id: str, request_id: str) -> dict[str, str | None]:
+    """This reviewer's live resolution of a row (or None) and the row's effective decision: how a browser
+    whose page changed while it was sending a resolution learns whether it arrived."""
+    s.authorize("review.view")
+    run = requests_app.get_run(s, batch_id, None)
+    mine = s.engine.scalar("SELECT decision FROM review_resolutions WHERE run_id = ? AND request_id = ? AND "
+                           "reviewer = ? AND withdrawn_at IS NULL ORDER BY recorded_at DESC LIMIT 1",
+                           [run.run_id, request_id, s.actor.name], label="my vote")
+    now = s.engine.scalar(f"SELECT decision FROM ({effective_sql('d.run_id = $run AND d.request_id = $rid')})",
+                          {"run": run.run_id, "rid": request_id}, label="my vote")
+    if now is None:
+        raise NotFoundError(f"no request '{request_id}' in this batch's run")
+    return {"mine": None if mine is None else str(mine), "effective": str(now)}
 
 
 def pending_among(s: Session, batch_id: str, request_ids: list[str]) -> list[str]:

@@ -143,6 +143,7 @@ def _check(s: Session, batch_id: str, request_ids: list[str], decision: str, rea
     batch, run = _review_run(s, batch_id)
     text = _reason(reason)
     decision = decision.upper()
+    request_ids = list(dict.fromkeys(request_ids))  # a row named twice is resolved once
     if decision not in review.DECISIONS:
         raise UsageError("--decision is DISCLOSE or DENY")
     if not request_ids:

@@ -87,6 +87,8 @@ EXTRA_COLUMNS: tuple[tuple[str, str], ...] = (
     ("path", "VARCHAR"),          # TIN | NAME_DOB_ADDRESS
     ("matched_tin", "VARCHAR"),   # the custodian TIN of a confirmed or low-confidence match
     ("addr_usable", "BOOLEAN"),   # sufficient and consistent: the funnel's "sufficient" stage
+    ("address_key", "VARCHAR"),   # the standardized requested address (kind|ZIP5|number|street), for grouping
+    ("std", "VARCHAR"),           # the standardized request fields (JSON), for the reviewer's side-by-side
 )
 #: Every column the compute engine hands over, in order (after ``_row, request_id``).
 FACT_COLUMNS: tuple[str, ...] = tuple(f.name for f in ROW_FACTS) + tuple(c for c, _ in EXTRA_COLUMNS)

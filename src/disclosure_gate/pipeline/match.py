@@ -268,6 +268,11 @@ WHERE NOT r.t_present AND r.a_zip5 IS NOT NULL AND r.a_number IS NOT NULL
 
 
 NO_PERSONS = "(SELECT NULL::VARCHAR AS tin, NULL::BOOLEAN AS protected WHERE false)"
+#: The standardized request fields the reviewer's side-by-side compares, kept as JSON with the facts.
+STD_FIELDS = ("n_first", "n_last", "n_suffix", "n_first_keys", "n_parts", "t_digits", "r_dob", "a_kind", "a_number",
+              "a_predir", "a_street_name", "a_suffix", "a_postdir", "a_street_key", "a_unit_key", "a_zip5", "a_city",
+              "a_state")
+_STD = "to_json(struct_pack(" + ", ".join(f"{c} := r.{c}" for c in STD_FIELDS) + "))::VARCHAR"
 _IDENTITY = """
 CASE
   WHEN NOT r.n_present THEN 'not_evaluated'
@@ -303,6 +308,9 @@ def facts_sql(p: MatchParams, persons: str = "c_person") -> str:
         "seed_zip_like": "b.a_zip_like", "seed_identity": "b.seed_identity", "path": "b.path",
         "matched_tin": "CASE WHEN b.identity IN ('confirmed', 'low_confidence') THEN b.matched_tin END",
         "addr_usable": "b.addr_usable",
+        "address_key": ("CASE WHEN b.a_kind IS NOT NULL THEN concat_ws('|', b.a_kind, coalesce(b.a_zip5, ''), "
+                        "coalesce(b.a_number, ''), coalesce(b.a_street_key, '')) END"),
+        "std": "b.std",
     }
     assert tuple(out) == contract.FACT_COLUMNS, "facts_sql must produce the facts contract's columns"
     select = ", ".join(f"{expr} AS {col}" for col, expr in out.items())
@@ -311,7 +319,7 @@ WITH base AS (
   SELECT r._row, r.request_id, r.n_present, r.a_present, r.a_placeholder, r.a_sufficient,
          (coalesce(r.a_zip_exists, true) AND coalesce(r.a_zip_state_ok, true)) AS a_consistent,
          r.t_present, r.t_valid, r.a_zip_like, r.addr_usable, r.a_zip5, r.a_number, r.a_kind,
-         r.a_street_key, r.r_hidden, r.r_mixed,
+         r.a_street_key, r.r_hidden, r.r_mixed, {_STD} AS std,
          {_IDENTITY} AS identity,
          CASE WHEN r.t_present THEN 'TIN' ELSE 'NAME_DOB_ADDRESS' END AS path,
          CASE WHEN r.t_present THEN t.person_tin ELSE ni.best_tin END AS matched_tin,

@@ -142,10 +142,14 @@ def stage(engine: Engine, persons_path: Path, addresses_path: Path) -> Staged:
 
 
 def build(engine: Engine) -> None:
-    """Standardize the staged files into ``stg_person`` / ``stg_address`` (outside any transaction)."""
-    engine.execute(f"CREATE OR REPLACE TABLE {STG_PERSON} AS {person_sql(RAW_PERSONS)}", label="standardize persons")
-    engine.execute(f"CREATE OR REPLACE TABLE {STG_ADDRESS} AS {address_rows_sql(RAW_ADDRESSES)}",
-                   label="standardize addresses")
+    """Standardize the staged files into ``stg_person`` / ``stg_address`` (outside any transaction).
+
+    Rows are stored in TIN order, so a look-up of one person (a reviewer's case, an accounting) reads one
+    row group through DuckDB's min/max zone maps instead of scanning 20 M persons."""
+    engine.execute(f"CREATE OR REPLACE TABLE {STG_PERSON} AS SELECT * FROM ({person_sql(RAW_PERSONS)}) ORDER BY tin",
+                   label="standardize persons")
+    engine.execute(f"CREATE OR REPLACE TABLE {STG_ADDRESS} AS SELECT * FROM ({address_rows_sql(RAW_ADDRESSES)}) "
+                   "ORDER BY tin, addr_id", label="standardize addresses")
 
 
 def swap(engine: Engine, staged: Staged, loaded_by: str) -> SnapshotResult:

@@ -169,6 +169,8 @@ def _migrate_1_to_2(engine: Engine, home: Path) -> None:
             # Rows decided before folding existed were never checked: record that as unknown (NULL),
             # which the facts contract reads at its fail-closed default.
             _add_column(engine, "row_facts", column, "BOOLEAN")
+        for column in ("address_key", "std"):
+            _add_column(engine, "row_facts", column, "VARCHAR")
     for table, column, sql_type in (
             ("snapshots", "loaded_by", "VARCHAR"), ("agreements", "policy", "VARCHAR"),
             ("agreements", "added_by", "VARCHAR"), ("batches", "submitted_by", "VARCHAR"),

@@ -26,6 +26,7 @@ from fastapi.responses import JSONResponse, Response
 
 from disclosure_gate.app import authz
 from disclosure_gate.app import dashboard as dashboard_app
+from disclosure_gate.app import requests as requests_app
 from disclosure_gate.app import review as review_app
 from disclosure_gate.app.requests import visible_batch
 from disclosure_gate.app.session import Session
@@ -91,8 +92,7 @@ def routes(ui: "Console") -> APIRouter:
             backlog = dashboard_app.review_backlog(s, batch or None)
             progress = dashboard_app.review_progress(s, batch or None, reason or None)
             cases = review_app.cases(s, batch or None, reason or None, limit=QUEUE_PAGE, for_reviewer=ctx.name)
-            summary = review_app.queue(s, None, None)
-        batches = sorted({str(g["batch_id"]) for g in summary})
+            batches = sorted(b.batch_id for b, runs in requests_app.list_(s) if any(r.is_primary for r in runs))
         return ui.render(ctx, "review.html", title="Review queue", backlog=backlog, progress=progress, cases=cases,
                          batches=batches, q=queue_params(batch, reason, blind), batch=batch, reason=reason,
                          blind=blind)
@@ -140,6 +140,11 @@ def routes(ui: "Console") -> APIRouter:
         return ui.render(ctx, "case.html", title=f"Case {id}", view=view, sources=sources, group=group,
                          progress=progress, q=q, blind=blind, quick_reasons=QUICK_REASONS,
                          filter_batch=batch, filter_reason=reason)
+
+    @router.get("/review/vote")
+    def vote(ctx: Page, batch: Short, id: Short) -> Response:
+        with ctx.session() as s:
+            return JSONResponse(dashboard_app.my_vote(s, batch, id))
 
     @router.post("/review/resolve")
     def resolve(ctx: Act, batch_id: Annotated[str, Form(max_length=128)],

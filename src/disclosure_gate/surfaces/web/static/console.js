@@ -121,10 +121,34 @@
     var list = pendingList();
     var item = null;
     for (var i = 0; i < list.length; i++) { if (list[i].id === id) { item = list[i]; } }
-    if (!item || (item.sending && item.sentAt && Date.now() - item.sentAt < 15000)) { return; }
-    var resend = !!item.sending;
-    item.sending = true;
-    item.sentAt = Date.now();
+    if (!item) { return; }
+    if (item.sending) {
+      // it was on its way when the previous page closed: give it time to arrive, then ask whether it did
+      var wait = (item.sentAt || 0) + 2000 - Date.now();
+      if (wait > 0) { setTimeout(function () { send(id); }, wait); return; }
+      fetch(prefix + "/review/vote?" + new URLSearchParams({batch: item.batch, id: item.rid}).toString(),
+            {credentials: "same-origin", headers: {"Accept": "application/json"}})
+        .then(function (r) { return r.ok ? r.json() : {}; })
+        .then(function (v) {
+          if (v.mine === item.decision) {
+            finish(id, true, item.rid + ": your " + item.decision + " is recorded" +
+              (v.effective === "REVIEW" ? "; it takes effect when a second reviewer agrees" : "; now " + v.effective),
+              item);
+          } else {
+            post(item);
+          }
+        })
+        .catch(function () { post(item); });
+      return;
+    }
+    post(item);
+  }
+
+  function post(item) {
+    var list = pendingList();
+    for (var i = 0; i < list.length; i++) {
+      if (list[i].id === item.id) { list[i].sending = true; list[i].sentAt = Date.now(); }
+    }
     setPending(list);
     var form = new URLSearchParams();
     form.set("batch_id", item.batch);
@@ -138,11 +162,11 @@
                 "Content-Type": "application/x-www-form-urlencoded"}
     }).then(function (r) {
       return r.json().catch(function () { return {}; }).then(function (data) {
-        finish(id, r.ok, r.ok ? data.message : ((data.error ? data.error.code + ": " + data.error.message
-          : "HTTP " + r.status) + (resend ? " (sent again after a page change)" : "")), item);
+        finish(item.id, r.ok, r.ok ? data.message : (data.error ? data.error.code + ": " + data.error.message
+          : "HTTP " + r.status), item);
       });
     }).catch(function () {
-      finish(id, false, item.rid + " was not resolved: the server could not be reached", item);
+      finish(item.id, false, item.rid + " was not resolved: the server could not be reached", item);
     });
   }
 
