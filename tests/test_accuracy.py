@@ -74,7 +74,8 @@ def test_export_has_exactly_the_documented_columns_and_no_custodian_data(process
     assert r.code == 0, r.stderr
     with out.open() as fh:
         rows = list(csv.DictReader(fh))
-    assert list(rows[0]) == ["request_id", "decision", "reasons", "match_basis", "policy"]
+    assert list(rows[0]) == ["request_id", "decision", "reasons", "match_basis", "policy", "final_decision",
+                            "resolved_by"]
     assert len(rows) == 20000
     assert {r["decision"] for r in rows} == {"DISCLOSE", "DENY", "REVIEW"}
     assert all((r["reasons"] == "") == (r["decision"] == "DISCLOSE") for r in rows)

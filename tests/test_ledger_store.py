@@ -72,7 +72,7 @@ def test_pristine_ledger_verifies(home):
 
 def _all_entries(h, keys) -> list[str]:
     """Every entry as an overseer receives it: event bodies as stored, decision entries regenerated."""
-    ipad, opad = ledger._pads(keys.commitment_key)
+    ipad, opad = ledger.hmac_pads(keys.commitment_key)
     decisions = h.engine.fetchall(
         f"SELECT idx, body FROM ({ledger.decision_entry_sql(ledger.STORED_DECISIONS, ledger.STORED_COLUMNS)})",
         {"ipad": ipad, "opad": opad})
@@ -122,7 +122,7 @@ def test_entry_of_a_changed_decision_is_refused(home):
 
 def test_commitment_sql_is_hmac_sha256(engine):
     # RFC 4231 test case 2, through the same ipad/opad SQL construction the ledger uses.
-    ipad, opad = ledger._pads(b"Jefe")
+    ipad, opad = ledger.hmac_pads(b"Jefe")
     got = engine.scalar("SELECT sha256($opad::BLOB || unhex(sha256($ipad::BLOB || encode($m))))",
                         {"ipad": ipad, "opad": opad, "m": "what do ya want for nothing?"})
     assert got == "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
@@ -132,7 +132,7 @@ def test_commitment_sql_is_hmac_sha256(engine):
 @given(key=st.binary(min_size=1, max_size=100), tin=st.text(alphabet="0123456789", min_size=9, max_size=9))
 def test_commitment_sql_matches_python(key, tin):
     e = Engine()
-    ipad, opad = ledger._pads(key)
+    ipad, opad = ledger.hmac_pads(key)
     got = e.scalar(f"SELECT {ledger.commitment_sql('$tin')}", {"ipad": ipad, "opad": opad, "tin": tin})
     e.close()
     assert got == ledger.commitment(key, tin) == hmac.new(key, f"tin:{tin}".encode(), hashlib.sha256).hexdigest()

@@ -715,3 +715,11 @@ def test_messages_survive_redirects(web: Web) -> None:
                                         "decision": "DENY", "reason": "another dwelling"},
                headers=HTML, follow_redirects=True)
     assert r.status_code == 200 and "R3: now DENY" in r.text and "Case R2" in r.text
+
+
+def test_a_browser_can_ask_whether_its_resolution_arrived(web: Web) -> None:
+    c = web.client("rev1")
+    assert c.get(f"/review/vote?batch={web.batch}&id=R2").json() == {"mine": None, "effective": "REVIEW"}
+    review.resolve(web.session("rev1"), web.batch, ["R2"], "DISCLOSE", "same dwelling")
+    assert c.get(f"/review/vote?batch={web.batch}&id=R2").json() == {"mine": "DISCLOSE", "effective": "REVIEW"}
+    assert web.client("preparer").get(f"/review/vote?batch={web.batch}&id=R2").status_code == 403

@@ -21,9 +21,8 @@ Uploads
     same app-layer action) and rewrites the temporary paths in any error
     message back to the uploaded file names.
 
-    Intake stages into one shared table (``stg_request``), so two submissions
-    on two connections of one server conflict: submissions through the API are
-    serialised by :data:`_INTAKE_LOCK`.
+    Each submission stages into a temporary table of its own connection, so
+    uploads (and CLI submissions forwarded to the server) run in parallel.
 
 Processing
     The setting ``processing`` chooses: ``manual`` (an officer or the operator
@@ -79,7 +78,6 @@ RECIPIENT = "recipient"
 TABLE_SUFFIXES = (".csv", ".parquet")
 MANIFEST_NAME = "manifest.yaml"
 
-_INTAKE_LOCK = threading.Lock()  # intake's staging table is shared by every connection
 _AUTO_LOCK = threading.Lock()  # check-then-start of an automatic job
 _PROCESS_SLOTS = threading.BoundedSemaphore(1)  # automatic jobs run one at a time
 
@@ -87,7 +85,8 @@ _PROCESS_SLOTS = threading.BoundedSemaphore(1)  # automatic jobs run one at a ti
 # -- who may use the API ---------------------------------------------------------------------
 def agreements_of(actor: authz.Actor) -> frozenset[str]:
     """The agreements a recipient acts under; refuses anyone who is not a bound recipient (403)."""
-    if actor.is_operator or not actor.has(RECIPIENT) or not actor.agreements:
+    authz.require(actor, "release.receive")
+    if not actor.agreements:
         raise AuthorizationError(f"the requesting agency's API is for recipients: user '{actor.name}' "
                                  "has no recipient role bound to an agreement")
     return actor.agreements
@@ -206,25 +205,24 @@ def submit_upload(s: Session, upload: Upload, max_rows: int, home: Home | None =
     given, a job is started for a batch not yet processed.
     """
     mine = agreements_of(s.actor)
-    with _INTAKE_LOCK:
-        try:
-            manifest, _ = load_manifest(upload.manifest)
-            if not manifest.agreement:
-                raise DocumentError("the manifest names no agreement: batches sent through the API are taken "
-                                    "under one of your agreements", file=upload.manifest, column="agreement")
-            if manifest.agreement not in mine:
-                raise NotFoundError(f"no agreement '{manifest.agreement}' in this home")
-            table_format(Path(upload.request_name))  # an unknown extension, named as the client named it
-            bound = _rows_bound(upload)
-            if bound is None or bound > max_rows:
-                rows = int(requests.plan_submit(s, upload.request, upload.manifest).data["rows"])
-                if rows > max_rows:
-                    raise LimitError(f"{upload.request_name} has {rows:,} rows; this server takes at most "
-                                     f"{max_rows:,} per batch (setting api_max_rows): split the batch")
-            result = requests.submit(s, upload.request, upload.manifest)
-        except DgateError as exc:
-            _relabel(exc, upload)
-            raise
+    try:
+        manifest, _ = load_manifest(upload.manifest)
+        if not manifest.agreement:
+            raise DocumentError("the manifest names no agreement: batches sent through the API are taken "
+                                "under one of your agreements", file=upload.manifest, column="agreement")
+        if manifest.agreement not in mine:
+            raise NotFoundError(f"no agreement '{manifest.agreement}' in this home")
+        table_format(Path(upload.request_name))  # an unknown extension, named as the client named it
+        bound = _rows_bound(upload)
+        if bound is None or bound > max_rows:
+            rows = int(requests.plan_submit(s, upload.request, upload.manifest).data["rows"])
+            if rows > max_rows:
+                raise LimitError(f"{upload.request_name} has {rows:,} rows; this server takes at most "
+                                 f"{max_rows:,} per batch (setting api_max_rows): split the batch")
+        result = requests.submit(s, upload.request, upload.manifest)
+    except DgateError as exc:
+        _relabel(exc, upload)
+        raise
     job = None
     with contextlib.suppress(DgateError):  # the batch is stored; a failed start leaves it 'submitted' (resubmit)
         job = start_auto_processing(home, result.batch.batch_id)

@@ -202,9 +202,9 @@ class BatchView:
 
 
 def _lawful(s: Session, batch: Batch, run: Run) -> bool:
-    agreement = agreements_store.find_agreement(s.engine, batch.agreement_id)
-    on_day = agreements_store.as_of(s.engine, agreement, run.as_of) if agreement else None
-    return decide.request_facts(batch, on_day, run.as_of).lawful
+    """Whether the request passed its request-level checks when the run decided it (from its decisions,
+    not from today's agreement: a suspension later that day does not rewrite a past funnel)."""
+    return decide.run_was_lawful(s.engine, run.run_id)
 
 
 def show(s: Session, batch_id: str, processing: frozenset[str] = frozenset()) -> BatchView:

@@ -125,7 +125,7 @@ def show(s: Session, batch_id: str, request_id: str, *, blind: bool = False, cla
     view: CaseView = casefile.build(s.engine, batch, run, case, blind=blind)
     until = None
     with s.engine.transaction():
-        if claim and case.decision == "REVIEW":
+        if claim and case.decision == "REVIEW" and s.actor.name not in case.reviewers:
             until = review.claim(s.engine, run.run_id, case.row, s.actor.name)
         s.event("case_viewed", {"batch_id": batch_id, "request_id": request_id, "run_id": run.run_id})
     return dataclasses.replace(view, claimed_until=until)

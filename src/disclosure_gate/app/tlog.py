@@ -175,7 +175,7 @@ def _entries(s: Session, first: int, end: int) -> list[tuple[int, bytes, bytes]]
     where = ("lr.first_idx < $hi AND lr.first_idx + lr.entries > $lo "
              "AND lr.first_idx + d._row >= $lo AND lr.first_idx + d._row < $hi")
     regenerated = ledger.decision_entry_sql(ledger.STORED_DECISIONS, ledger.STORED_COLUMNS, where)
-    ipad, opad = ledger._pads(s.keys.commitment_key)  # the commitment key's HMAC pads, as ledger.store uses them
+    ipad, opad = ledger.hmac_pads(s.keys.commitment_key)
     rows = s.engine.fetchall(
         f"SELECT e.idx, e.body, e.leaf_hash, g.body FROM ledger_entries e LEFT JOIN ({regenerated}) g "
         "ON g.idx = e.idx WHERE e.idx >= $lo AND e.idx < $hi ORDER BY e.idx",
@@ -191,7 +191,7 @@ def _entries(s: Session, first: int, end: int) -> list[tuple[int, bytes, bytes]]
 
 def entry_bundle(s: Session, index: int, width: int | None = None) -> bytes:
     """Entry bundle ``index``: each entry as a big-endian uint16 length and its bytes (overseers)."""
-    s.authorize("ledger.entries")
+    s.authorize("log.entries")
     want = _wanted(s, 0, index, width, "entry bundle")
     first = index * TILE_WIDTH
     entries = _entries(s, first, first + want)

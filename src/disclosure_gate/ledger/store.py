@@ -96,7 +96,7 @@ def commitment(key: bytes, tin: str) -> str:
     return hmac.new(key, f"tin:{tin}".encode(), hashlib.sha256).hexdigest()
 
 
-def _pads(key: bytes) -> tuple[bytes, bytes]:
+def hmac_pads(key: bytes) -> tuple[bytes, bytes]:
     """HMAC's inner and outer padded keys (RFC 2104), for the SQL form of the HMAC."""
     block = (key if len(key) <= 64 else hashlib.sha256(key).digest()).ljust(64, b"\0")
     return bytes(b ^ 0x36 for b in block), bytes(b ^ 0x5C for b in block)
@@ -393,7 +393,7 @@ def append_decisions(engine: Engine, run_id: str, keys: Keys, source: str | None
         "match_basis": "match_basis",
         "tin": "matched_tin",
     }
-    ipad, opad = _pads(keys.commitment_key)
+    ipad, opad = hmac_pads(keys.commitment_key)
     params: dict[str, Any] = {"ipad": ipad, "opad": opad, "batch": ctx[0], "agreement": ctx[1], "policy": ctx[2],
                               "as_of": ctx[3]}  # fmt: skip
     if source is None:
@@ -476,7 +476,7 @@ def entry(engine: Engine, idx: int, keys: Keys) -> tuple[str, bytes]:
         raise NotFoundError(f"no ledger entry {idx}")
     body, leaf = row[0], bytes(row[1])
     if body is None:
-        ipad, opad = _pads(keys.commitment_key)
+        ipad, opad = hmac_pads(keys.commitment_key)
         found = engine.fetchone(
             decision_entry_sql(STORED_DECISIONS, STORED_COLUMNS, "d.run_id = $run AND lr.first_idx + d._row = $idx"),
             {"ipad": ipad, "opad": opad, "run": row[3], "idx": idx},

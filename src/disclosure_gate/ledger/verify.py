@@ -30,8 +30,8 @@ from disclosure_gate.ledger.store import (
     STORED_DECISIONS,
     Keys,
     _leaf_bytes,
-    _pads,
     decision_entry_sql,
+    hmac_pads,
     pair_hasher,
     stored_level,
 )
@@ -138,7 +138,7 @@ def _check_decisions(engine: Engine, keys: Keys) -> tuple[int | None, str] | Non
     )
     if unlogged:
         return None, f"{unlogged} stored decision runs have no ledger entries"
-    ipad, opad = _pads(keys.commitment_key)
+    ipad, opad = hmac_pads(keys.commitment_key)
     engine.execute(
         f"CREATE OR REPLACE TEMP TABLE p_verify_leaves AS {decision_entry_sql(STORED_DECISIONS, STORED_COLUMNS)}",
         {"ipad": ipad, "opad": opad},

@@ -121,6 +121,18 @@ def get_run_by_id(engine: Engine, run_id: str) -> Run:
     return _run(row)
 
 
+REQUEST_LEVEL_REASONS = ("AGREEMENT_NOT_FOUND", "AGREEMENT_INACTIVE", "REQUEST_ELEMENT_MISSING",
+                         "AUTHORITY_MISMATCH")
+
+
+def run_was_lawful(engine: Engine, run_id: str) -> bool:
+    """No decision of the run carries a request-level reason (those apply to every row of a batch)."""
+    pattern = "|".join(REQUEST_LEVEL_REASONS)
+    hits = engine.scalar("SELECT count(*) FROM decisions WHERE run_id = ? AND regexp_matches(reasons, ?)",
+                         [run_id, pattern], label="request level")
+    return not hits
+
+
 def find_run_for(engine: Engine, batch_id: str, policy: Policy) -> Run | None:
     """The run of this batch under exactly this policy content, if any (processing is idempotent)."""
     row = engine.fetchone(f"SELECT {_RUN_COLS} FROM runs WHERE batch_id = ? AND policy_id = ? AND policy_sha256 = ?",

@@ -292,7 +292,7 @@ def _parquet_columns(engine: Engine, path: Path) -> list[_ParquetColumn]:
     try:
         names = _parquet_schema_names(engine, path)
         described = engine.fetchall(
-            f"SELECT column_name, column_type FROM (DESCRIBE SELECT * FROM read_parquet({_sql_str(str(path))}))",
+            "SELECT column_name, column_type FROM (DESCRIBE SELECT * FROM read_parquet(?))", [str(path)],
             label="parquet schema")
     except EngineError:
         raise TableFormatError("not a readable Parquet file", file=path) from None
@@ -448,10 +448,6 @@ def _bad_utf8_at(mm: mmap.mmap, start: int) -> int | None:
 
 
 # -- loading -----------------------------------------------------------------------
-def _sql_str(value: str) -> str:
-    return "'" + value.replace("'", "''") + "'"
-
-
 def _qi(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
@@ -473,11 +469,11 @@ def _load_csv(engine: Engine, path: Path, layout: _CsvLayout, present: Sequence[
         rejected: _Problem | None = None
         try:
             engine.execute(
-                f"CREATE OR REPLACE TABLE {target} AS SELECT {select} FROM read_csv({_sql_str(str(path))}, "
+                f"CREATE OR REPLACE TEMP TABLE {target} AS SELECT {select} FROM read_csv($path, "
                 "delim=',', quote='\"', escape='\"', header=true, auto_detect=false, skip=0, "
                 f"columns={columns}, strict_mode=true, null_padding=false, max_line_size={MAX_LINE_BYTES}, "
                 f"store_rejects=true, rejects_table='{rej}', rejects_scan='{scan}')",
-                label="read csv")
+                {"path": str(path)}, label="read csv")
             bad = engine.fetchone(
                 f"SELECT line_byte_position, column_name, error_type FROM {rej} "
                 "ORDER BY line_byte_position, column_idx LIMIT 1", label="csv rejects")
@@ -541,18 +537,20 @@ def _load_parquet(engine: Engine, path: Path, columns: Sequence[_ParquetColumn],
             raise TableFormatError(f"column type {kind} is not supported (use text, numbers or dates)",
                                    file=path, column=name)
     casts = ", ".join(f"CAST({_qi(by_name[c].ref)} AS VARCHAR) AS {_qi(c)}" for c in present)
-    source = f"read_parquet({_sql_str(str(path))})"
+    source = "read_parquet($path)"
+    params = {"path": str(path)}
     try:
         # Rows keep the file's order (preserve_insertion_order), so rowid is the row ordinal, as for
         # CSV; read_parquet's file_row_number would clash with a column of that name.
-        engine.execute(f"CREATE OR REPLACE TABLE {target} AS SELECT {casts} FROM {source}", label="read parquet")
+        engine.execute(f"CREATE OR REPLACE TEMP TABLE {target} AS SELECT {casts} FROM {source}", params,
+                       label="read parquet")
         engine.execute(f"ALTER TABLE {target} ADD COLUMN _row BIGINT", label="row ordinal")
         engine.execute(f"UPDATE {target} SET _row = rowid", label="row ordinal")
     except EngineError:
         for c in present:
             try:
                 engine.execute(f"SELECT max(length(CAST({_qi(by_name[c].ref)} AS VARCHAR))) FROM {source}",
-                               label="read parquet column")
+                               params, label="read parquet column")
             except EngineError as col_exc:
                 if "InvalidInput" in str(col_exc) and by_name[c].type.upper() == "VARCHAR":
                     raise EncodingError("text that is not valid UTF-8", file=path, column=c) from None
@@ -644,8 +642,8 @@ def _check_ids(engine: Engine, path: Path, fmt: str, target: str, present: Seque
         q = _qi(c)
         bad = engine.scalar(
             f"SELECT min(_row) FROM {target} WHERE {q} IS NOT NULL AND trim({q}) <> '' AND "
-            f"(length(trim({q})) > {MAX_ID_CHARS} OR regexp_matches({q}, {_sql_str(_UNPRINTABLE_RE2)}))",
-            label="id checks")
+            f"(length(trim({q})) > {MAX_ID_CHARS} OR regexp_matches({q}, $unprintable))",
+            {"unprintable": _UNPRINTABLE_RE2}, label="id checks")
         if bad is None and c != key:
             bad = engine.scalar(f"SELECT min(_row) FROM {target} WHERE {q} IS NULL OR trim({q}) = ''",
                                 label="id checks")

@@ -285,7 +285,7 @@ def migrate(engine: Engine, home: Path) -> list[int]:
         raise HomeError("this folder's database is not a disclosure-gate home")
     if v > SCHEMA_VERSION:
         check_readable(engine)
-    done = []
+    done: list[int] = []
     while v < SCHEMA_VERSION:
         step = MIGRATIONS.get(v)
         if step is None:
@@ -300,4 +300,21 @@ def migrate(engine: Engine, home: Path) -> list[int]:
         _AFTER_COMMIT.clear()
         done.append(v)
         v += 1
+    _reconcile(engine)
     return done
+
+
+def _reconcile(engine: Engine) -> None:
+    """Columns of the facts contract that a home of the current version may lack (added within a version
+    while it was being developed): added, empty, which the contract reads at its fail-closed defaults."""
+    from disclosure_gate.pipeline.facts import EXTRA_COLUMNS, ROW_FACTS
+
+    if not engine.table_exists("row_facts"):
+        return
+    have = _columns(engine, "row_facts")
+    wanted = [(f.name, f.sql_type) for f in ROW_FACTS] + list(EXTRA_COLUMNS)
+    missing = [(c, t) for c, t in wanted if c not in have]
+    if missing:
+        with engine.transaction():
+            for column, sql_type in missing:
+                _add_column(engine, "row_facts", column, sql_type)

@@ -177,15 +177,27 @@ def _fail(engine: Engine, name: str | None) -> AuthenticationError:
     return AuthenticationError(_FAILED)
 
 
+LAST_USED_GRANULARITY = dt.timedelta(minutes=1)
+
+
 def _succeed(engine: Engine, name: str, token_id: str | None) -> None:
+    """Reset the failure count and note the token's use, writing only when that changes something (a
+    read-only request must not wait for the write lock behind a long commit)."""
     if engine.read_only:
         return
+    now = naive_utc(engine.clock)
+    failed = int(engine.scalar("SELECT failed_logins FROM users WHERE name = ?", [name]) or 0)
+    used = engine.scalar("SELECT last_used_at FROM tokens WHERE token_id = ?", [token_id]) if token_id else None
+    stale = token_id is not None and (used is None or now - used >= LAST_USED_GRANULARITY)
+    if not failed and not stale:
+        return
     with engine.transaction():
-        engine.execute("UPDATE users SET failed_logins = 0, locked_until = NULL WHERE name = ?", [name],
-                       label="login")
-        if token_id is not None:
-            engine.execute("UPDATE tokens SET last_used_at = ? WHERE token_id = ?",
-                           [naive_utc(engine.clock), token_id], label="token use")
+        if failed:
+            engine.execute("UPDATE users SET failed_logins = 0, locked_until = NULL WHERE name = ?", [name],
+                           label="login")
+        if stale:
+            engine.execute("UPDATE tokens SET last_used_at = ? WHERE token_id = ?", [now, token_id],
+                           label="token use")
 
 
 def _usable(engine: Engine, name: str) -> User:

@@ -182,11 +182,6 @@ def build(app: FastAPI, state: Any) -> None:
     app.state.console = ui
     app.add_exception_handler(LoginRequired, _login_required(ui))
     app.mount("/static", _Static(directory=str(STATIC)), name="static")
-    engine = state.home.engine.cursor()
-    try:
-        jobs.recover_interrupted(engine)  # a job found running when the server starts was interrupted
-    finally:
-        engine.close()
     for module in (console_signin, console_batches, console_review, console_releases, console_audits,
                    console_ledger):
         app.include_router(module.routes(ui))

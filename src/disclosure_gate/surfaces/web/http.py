@@ -84,7 +84,8 @@ def install(app: FastAPI) -> None:
     async def _dgate(request: Request, exc: DgateError) -> Response:
         renderer = getattr(request.app.state, "render_error", None)
         if renderer is not None and wants_html(request):
-            return renderer(request, exc.code, status_of(exc), exc.message)  # type: ignore[no-any-return]
+            status = getattr(exc, "http_status", None) or status_of(exc)
+            return renderer(request, exc.code, status, exc.message)  # type: ignore[no-any-return]
         return error_response(exc)
 
     @app.exception_handler(StarletteHTTPException)
@@ -110,7 +111,11 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(Exception)
     async def _internal(request: Request, exc: Exception) -> Response:
-        return JSONResponse(error_body("DG000", 500, f"internal error: {type(exc).__name__}"), status_code=500)
+        message = f"internal error: {type(exc).__name__}"  # never the exception's text: it may hold data
+        renderer = getattr(request.app.state, "render_error", None)
+        if renderer is not None and wants_html(request):
+            return renderer(request, "DG000", 500, message)  # type: ignore[no-any-return]
+        return JSONResponse(error_body("DG000", 500, message), status_code=500)
 
     app.add_middleware(SecurityHeaders)
 

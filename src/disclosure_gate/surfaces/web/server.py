@@ -56,6 +56,9 @@ def serve(home: Path | None, *, host: str, port: int, secure_cookies: bool, root
     from disclosure_gate.surfaces.web.app import create_app
 
     h = open_home(home, write=True)
+    from disclosure_gate.app import jobs
+
+    jobs.recover_interrupted(h.engine)  # a job found running when the server starts was interrupted
     state = ServerState(h, secure_cookies, root_path)
     commands = CommandServer(h.path, state.run_cli)
     commands.start()
