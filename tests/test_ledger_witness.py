@@ -44,7 +44,6 @@ from disclosure_gate.ledger.witness import (
     WitnessRequestError,
     WitnessResponseError,
     WitnessUnavailable,
-    attach_cosignature,
     check_update,
     format_add_checkpoint,
     format_size_conflict,
@@ -52,9 +51,8 @@ from disclosure_gate.ledger.witness import (
     monitoring_path,
     parse_add_checkpoint,
     parse_size_conflict,
-    request_cosignature,
-    serving,
 )
+from disclosure_gate.ledger.witness_net import attach_cosignature, request_cosignature, serving
 
 NOW = 1_700_000_000
 

@@ -19,7 +19,7 @@ import pytest
 
 from apphelp import load_world, make_people
 from conftest import CliResult, run_cli
-from disclosure_gate.ledger import note
+from disclosure_gate.ledger import note, witness_net
 from disclosure_gate.ledger import witness as witness_mod
 from test_web_api import MINI, Server, free_port
 
@@ -167,7 +167,7 @@ def test_a_witness_follows_three_checkpoints_and_refuses_forgeries(setup: Setup)
     origin = notes[-1].split("\n", 1)[0]
 
     def ask(note_text: str, old: int, proof: list[bytes] | None = None) -> str:
-        return witness_mod.request_cosignature(s.witness.url, s.witness_vkey, note_text, old, proof or [],
+        return witness_net.request_cosignature(s.witness.url, s.witness_vkey, note_text, old, proof or [],
                                                timeout=10)
 
     # forged: the same origin, signed by a key that is not the ledger's

@@ -11,7 +11,7 @@ from disclosure_gate.app.plans import Plan
 from disclosure_gate.app.session import Session
 from disclosure_gate.clock import naive_utc
 from disclosure_gate.errors import ConflictError, DgateError, NotFoundError, UsageError
-from disclosure_gate.ledger import merkle, note, state
+from disclosure_gate.ledger import merkle, note, state, witness_net
 from disclosure_gate.ledger import store as ledger
 from disclosure_gate.ledger import witness as witness_mod
 from disclosure_gate.ledger.verify import VerifyReport, verify_ledger
@@ -42,7 +42,7 @@ def key(s: Session) -> str:
 def cosigned_note(s: Session, cp: ledger.SignedCheckpoint) -> str:
     text = cp.note
     for (line,) in s.engine.fetchall("SELECT line FROM cosignatures WHERE size = ? ORDER BY witness", [cp.size]):
-        text = witness_mod.attach_cosignature(text, str(line))
+        text = witness_net.attach_cosignature(text, str(line))
     return text
 
 
@@ -56,12 +56,12 @@ def _witness_one(s: Session, name: str, url: str, vkey: str, last: int, cp: ledg
 
     try:
         try:
-            line = witness_mod.request_cosignature(url, vkey, cp.note, last, proof_from(last), timeout=WITNESS_TIMEOUT)
+            line = witness_net.request_cosignature(url, vkey, cp.note, last, proof_from(last), timeout=WITNESS_TIMEOUT)
         except witness_mod.WitnessConflict as exc:
             if exc.recorded_size > cp.size:
                 raise DgateError(f"witness {name} has cosigned a larger tree ({exc.recorded_size}) than this log "
                                  f"({cp.size}): the log may have been rewritten") from None
-            line = witness_mod.request_cosignature(url, vkey, cp.note, exc.recorded_size,
+            line = witness_net.request_cosignature(url, vkey, cp.note, exc.recorded_size,
                                                    proof_from(exc.recorded_size), timeout=WITNESS_TIMEOUT)
     except DgateError as exc:
         with s.engine.transaction():

@@ -27,7 +27,7 @@ from rich.console import Console
 from rich.text import Text
 
 from disclosure_gate.errors import DgateError, InputError
-from disclosure_gate.ledger import note, overseer
+from disclosure_gate.ledger import note, overseer, witness_net
 from disclosure_gate.ledger import witness as witness_mod
 from disclosure_gate.store.files import atomic_write
 
@@ -158,7 +158,7 @@ def witness_serve_cmd(
     verifiers = [overseer.load_verifier(k) for k in log_key]
     witness = witness_mod.Witness(signer, witness_mod.logs_by_origin(verifiers), state)
     try:
-        server = witness_mod.make_server(witness, host, port, log=sys.stderr)
+        server = witness_net.make_server(witness, host, port, log=sys.stderr)
     except BaseException:
         witness.close()
         raise
