@@ -22,9 +22,9 @@ import pytest
 
 from apphelp import make_people, submit_and_process
 from conftest import run_cli
-from disclosure_gate.app import agreements, records, tlog, users
+from disclosure_gate.app import agreements, authz, records, tlog, users
 from disclosure_gate.app.session import Credentials, open_session
-from disclosure_gate.errors import NotFoundError
+from disclosure_gate.errors import AuthorizationError, NotFoundError
 from disclosure_gate.ledger import merkle, note
 from disclosure_gate.ledger import store as ledger
 from disclosure_gate.store.home import init_home
@@ -337,6 +337,9 @@ def test_spec_example_of_70000_entries(tmp_path: Path) -> None:
             tlog.hash_tile(s, 1, 1)  # not full
         with pytest.raises(NotFoundError):
             tlog.hash_tile(s, 0, 273, 113)
+        with pytest.raises(AuthorizationError):  # entry bundles are an overseer's, not the operator's
+            tlog.entry_bundle(s, 273, 112)
+        s.actor = authz.Actor(name="ig", kind="person", roles=frozenset({"overseer"}))
         bundle = tlog.parse_bundle(tlog.entry_bundle(s, 273, 112))
         assert [json.loads(e)["idx"] for e in bundle] == list(range(69888, 70000))
     finally:

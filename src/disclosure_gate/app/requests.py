@@ -72,6 +72,11 @@ def submit(s: Session, request_file: Path, manifest_file: Path) -> SubmitResult:
         if staged.existing is not None:
             return SubmitResult(staged.existing, False, staged.ignored_columns, staged.folded_values)
         with s.engine.transaction():
+            # Staging runs outside the write lock, so an identical submission may have been stored
+            # since: look again under the lock (same content, same batch).
+            stored = batches.find_batch(s.engine, staged.batch.batch_id)
+            if stored is not None:
+                return SubmitResult(stored, False, staged.ignored_columns, staged.folded_values)
             digest = batches.store(s.engine, staged)
             b = staged.batch
             s.event("batch_submitted", {"batch_id": b.batch_id, "agreement_id": b.agreement_id, "rows": b.rows,
