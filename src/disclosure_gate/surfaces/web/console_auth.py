@@ -45,7 +45,7 @@ from disclosure_gate.app.session import Credentials, Session, authenticate, pers
 from disclosure_gate.clock import naive_utc
 from disclosure_gate.engine import Engine
 from disclosure_gate.errors import AuthenticationError, AuthorizationError, DgateError, LimitError, UsageError
-from disclosure_gate.store import users
+from disclosure_gate.store import users, web_sessions
 from disclosure_gate.surfaces.web import http
 
 if TYPE_CHECKING:
@@ -184,12 +184,8 @@ class Sessions:
         csrf = secrets.token_urlsafe(32)
         now = self.now()
         sid = digest(raw)
-        with self._engine() as e, e.transaction():
-            e.execute("INSERT INTO web_sessions (session_hash, user_name, csrf, created_at, last_seen) "
-                      "VALUES (?, ?, ?, ?, ?)", [sid, user, csrf, now, now], label="web session")
-            # sessions ended or idle for a day are of no further use: keep the table small
-            e.execute("DELETE FROM web_sessions WHERE (ended_at IS NOT NULL OR last_seen < ?) AND created_at < ?",
-                      [now - dt.timedelta(days=1), now - dt.timedelta(days=1)], label="web session")
+        with self._engine() as e:
+            web_sessions.create(e, sid, user, csrf, now)
         return raw, WebSession(sid, user, csrf, now, now)
 
     def find(self, raw: str | None) -> WebSession | None:
@@ -198,19 +194,18 @@ class Sessions:
             return None
         sid = digest(raw)
         with self._engine() as e:
-            row = e.fetchone("SELECT user_name, csrf, created_at, last_seen, ended_at FROM web_sessions "
-                             "WHERE session_hash = ?", [sid], label="web session")
-            if row is None or row[4] is not None:
+            row = web_sessions.find(e, sid)
+            if row is None or row.ended_at is not None:
                 return None
             now = self.now()
             with self._lock:
-                seen = max(row[3], self._seen.get(sid, row[3]))
-            if now - seen > IDLE or now - row[2] > LIFETIME:
+                seen = max(row.last_seen, self._seen.get(sid, row.last_seen))
+            if now - seen > IDLE or now - row.created_at > LIFETIME:
                 self._end(e, sid, now)
                 return None
             if now - seen >= TOUCH_EVERY:
                 self._touch(e, sid, now)
-        return WebSession(sid, str(row[0]), str(row[1]), row[2], now)
+        return WebSession(sid, row.user, row.csrf, row.created_at, now)
 
     def _touch(self, e: Engine, sid: str, now: dt.datetime) -> None:
         with self._lock:
@@ -219,9 +214,7 @@ class Sessions:
         if not e.write_lock.acquire(blocking=False):
             return
         try:
-            with e.transaction():
-                e.execute("UPDATE web_sessions SET last_seen = ? WHERE session_hash = ? AND last_seen < ?",
-                          [now, sid, now], label="web session")
+            web_sessions.touch(e, sid, now)
             with self._lock:
                 self._seen.pop(sid, None)
         except DgateError:
@@ -230,9 +223,7 @@ class Sessions:
             e.write_lock.release()
 
     def _end(self, e: Engine, sid: str, now: dt.datetime) -> None:
-        with e.transaction():
-            e.execute("UPDATE web_sessions SET ended_at = ? WHERE session_hash = ? AND ended_at IS NULL",
-                      [now, sid], label="web session")
+        web_sessions.end(e, sid, now)
         with self._lock:
             self._seen.pop(sid, None)
 
@@ -241,9 +232,8 @@ class Sessions:
             self._end(e, sid, self.now())
 
     def end_all(self, user: str) -> None:
-        with self._engine() as e, e.transaction():
-            e.execute("UPDATE web_sessions SET ended_at = ? WHERE user_name = ? AND ended_at IS NULL",
-                      [self.now(), user], label="web session")
+        with self._engine() as e:
+            web_sessions.end_all(e, user, self.now())
 
     def actor_of(self, user: str) -> authz.Actor | None:
         with self._engine() as e:
