@@ -35,7 +35,7 @@ from disclosure_gate.ledger import store as ledger
 from disclosure_gate.pipeline import batches as batches_store
 from disclosure_gate.pipeline import decide
 from disclosure_gate.pipeline.batches import Batch
-from disclosure_gate.pipeline.review import effective_sql, queue_sql
+from disclosure_gate.pipeline.review import QUEUE_REASONS, effective_sql, queue_filter, queue_sql
 from disclosure_gate.remediation import incident as incident_store
 from disclosure_gate.remediation import release
 from disclosure_gate.store import policies
@@ -231,19 +231,15 @@ def review_backlog(s: Session, batch_id: str | None = None) -> list[BacklogRow]:
 
 
 def _backlog(s: Session, batch_id: str | None, now: dt.datetime) -> list[BacklogRow]:
-    params: dict[str, Any] = {"now": now}
-    where = "true"
-    if batch_id:
-        where = "q.batch_id = $batch"
-        params["batch"] = batch_id
+    where, params = queue_filter(batch_id, None)
+    params["now"] = now
     buckets = []
     for _, lo, hi in AGE_BUCKETS:
         cond = f"age >= {int(lo)}" + (f" AND age <= {int(hi)}" if hi is not None else "")
         buckets.append(f"count(*) FILTER (WHERE {cond})")
     rows = s.engine.fetchall(
         f"SELECT reason, count(*), {', '.join(buckets)}, count(*) FILTER (WHERE votes > 0) FROM ("
-        "SELECT unnest(CASE WHEN q.reasons = '' THEN ['NOT_PERMITTED'] ELSE string_split(q.reasons, ';') END) "
-        "AS reason, date_diff('day', q.created_at, $now) AS age, len(q.reviewers) AS votes "
+        f"SELECT {QUEUE_REASONS} AS reason, date_diff('day', q.created_at, $now) AS age, len(q.reviewers) AS votes "
         f"FROM ({queue_sql()}) q WHERE {where}) GROUP BY reason ORDER BY 2 DESC, 1", params, label="review backlog")
     n = len(AGE_BUCKETS)
     return [BacklogRow(str(r[0]), int(r[1]), tuple(int(x) for x in r[2:2 + n]), int(r[2 + n])) for r in rows]
@@ -270,18 +266,12 @@ def review_progress(s: Session, batch_id: str | None = None, reason: str | None 
 
 
 def _progress(s: Session, batch_id: str | None, reason: str | None, now: dt.datetime) -> Progress:
-    params: dict[str, Any] = {"now": now, "me": s.actor.name}
-    where = ["true"]
-    if batch_id:
-        where.append("q.batch_id = $batch")
-        params["batch"] = batch_id
-    if reason:
-        where.append("list_contains(string_split(q.reasons, ';'), $reason)")
-        params["reason"] = reason
+    where, params = queue_filter(batch_id, reason)
+    params.update({"now": now, "me": s.actor.name})
     row = s.engine.fetchone(
         "SELECT count(*), count(*) FILTER (WHERE len(q.reviewers) > 0), "
         "count(*) FILTER (WHERE NOT list_contains(q.reviewers, $me)) "
-        f"FROM ({queue_sql()}) q WHERE {' AND '.join(where)}", params, label="review progress") or (0, 0, 0)
+        f"FROM ({queue_sql()}) q WHERE {where}", params, label="review progress") or (0, 0, 0)
     mine = s.engine.fetchone(
         "SELECT count(*) FILTER (WHERE recorded_at >= $day), count(*) FROM review_resolutions "
         "WHERE reviewer = $me AND withdrawn_at IS NULL",

@@ -68,20 +68,14 @@ def cases(s: Session, batch_id: str | None = None, reason: str | None = None, li
           offset: int = 0, for_reviewer: str | None = None) -> list[QueueItem]:
     """Pending cases, oldest first; ``for_reviewer`` leaves out the ones they already resolved."""
     s.authorize("review.view")
-    params: dict[str, Any] = {"now": naive_utc(s.engine.clock), "lim": limit, "off": offset}
-    where = ["true"]
-    if batch_id:
-        where.append("q.batch_id = $batch")
-        params["batch"] = batch_id
-    if reason:
-        where.append("list_contains(string_split(q.reasons, ';'), $reason)")
-        params["reason"] = reason
+    where, params = review.queue_filter(batch_id, reason)
+    params.update({"now": naive_utc(s.engine.clock), "lim": limit, "off": offset})
     if for_reviewer:
-        where.append("NOT list_contains(q.reviewers, $me)")
+        where += " AND NOT list_contains(q.reviewers, $me)"
         params["me"] = for_reviewer
     rows = s.engine.fetchall(
         f"SELECT q.batch_id, q.request_id, q.reasons, q.reviewers, q.claimed_by, q.created_at FROM "
-        f"({review.queue_sql()}) q WHERE {' AND '.join(where)} ORDER BY q.created_at, q.batch_id, q._row "
+        f"({review.queue_sql()}) q WHERE {where} ORDER BY q.created_at, q.batch_id, q._row "
         "LIMIT $lim OFFSET $off", params, label="review cases")
     now = params["now"]
     return [QueueItem(str(r[0]), str(r[1]), tuple(x for x in str(r[2] or "").split(";") if x), tuple(r[3] or ()),

@@ -138,16 +138,28 @@ LEFT JOIN review_claims c ON c.run_id = e.run_id AND c._row = e._row AND c.expir
 WHERE e.decision = 'REVIEW'"""
 
 
-def queue_summary(engine: Engine, batch_id: str | None, reason: str | None) -> list[dict[str, Any]]:
-    """The queue grouped by batch and reason: rows, oldest and newest run, claimed rows."""
-    where = []
-    params: dict[str, Any] = {"now": naive_utc(engine.clock)}
+#: Each reason code of a queue row ``q`` as its own row (a row with no code is NOT_PERMITTED).
+QUEUE_REASONS = "unnest(CASE WHEN q.reasons = '' THEN ['NOT_PERMITTED'] ELSE string_split(q.reasons, ';') END)"
+
+
+def queue_filter(batch_id: str | None, reason: str | None) -> tuple[str, dict[str, Any]]:
+    """The condition on queue rows ``q`` for an optional batch and reason code, and its bound parameters."""
+    where, params = ["true"], {}
     if batch_id:
         where.append("q.batch_id = $batch")
         params["batch"] = batch_id
-    reasons = "unnest(CASE WHEN q.reasons = '' THEN ['NOT_PERMITTED'] ELSE string_split(q.reasons, ';') END)"
-    sql = (f"SELECT q.batch_id, {reasons} AS reason, q._row, q.created_at, q.claimed_by, len(q.reviewers) AS votes "
-           f"FROM ({queue_sql()}) q" + (" WHERE " + " AND ".join(where) if where else ""))
+    if reason:
+        where.append("list_contains(string_split(q.reasons, ';'), $reason)")
+        params["reason"] = reason
+    return " AND ".join(where), params
+
+
+def queue_summary(engine: Engine, batch_id: str | None, reason: str | None) -> list[dict[str, Any]]:
+    """The queue grouped by batch and reason: rows, oldest and newest run, claimed rows."""
+    where, params = queue_filter(batch_id, None)
+    params["now"] = naive_utc(engine.clock)
+    sql = (f"SELECT q.batch_id, {QUEUE_REASONS} AS reason, q._row, q.created_at, q.claimed_by, "
+           f"len(q.reviewers) AS votes FROM ({queue_sql()}) q WHERE {where}")
     outer = ("SELECT batch_id, reason, count(*) AS rows, min(created_at) AS oldest, "
              "count(*) FILTER (WHERE claimed_by IS NOT NULL) AS claimed, "
              "count(*) FILTER (WHERE votes > 0) AS awaiting_second "
