@@ -164,8 +164,9 @@ def test_flipped_byte_in_event_entry_is_named(home):
 def test_flipped_byte_in_decision_leaf_is_named(home):
     h, keys, _ = home
     k = _first(h) + 3
-    h.engine.execute("UPDATE ledger_entries SET leaf_hash = unhex('00' || substr(hex(leaf_hash), 3)) WHERE idx = ?",
-                     [k])
+    # Flip the first byte to a value it cannot already hold (a fixed '00' left it unchanged 1 time in 256).
+    h.engine.execute("UPDATE ledger_entries SET leaf_hash = unhex(CASE WHEN substr(hex(leaf_hash), 1, 2) = '00' "
+                     "THEN 'FF' ELSE '00' END || substr(hex(leaf_hash), 3)) WHERE idx = ?", [k])
     _fails_at(h, keys, k, "leaf was altered")
 
 
