@@ -7,8 +7,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 
 from disclosure_gate.engine import Engine
+
+# No timed assertions: Hypothesis's per-example deadline is one, so it is off everywhere. On CI (CI set) the
+# examples are derandomized, so a red run is reproducible from the commit alone; locally they stay random.
+settings.register_profile("dev", deadline=None, print_blob=True)
+settings.register_profile("ci", parent=settings.get_profile("dev"), derandomize=True)
+settings.load_profile("ci" if os.environ.get("CI") else "dev")
 
 
 @dataclass
