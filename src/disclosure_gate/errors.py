@@ -30,7 +30,7 @@ the file, the line and the column, not the cell's content.
     ├── LimitError                   DG700  exit 13  a size or rate limit was exceeded
     ├── EngineError                  DG900  exit 9   the database engine failed unexpectedly
     ├── BusyError                    DG910  exit 11  the home is in use by another dgate process
-    └── DiskFullError                DG920  exit 12  the disk (or quota) is full
+    └── DiskFullError                DG920  exit 12  the disk (or quota, or file size limit) is full
 """
 
 from __future__ import annotations

@@ -176,7 +176,7 @@ def _first_line(exc: BaseException) -> str:
 
 def _disk_full(text: str) -> bool:
     lowered = text.lower()
-    return "no space left" in lowered or "disk is full" in lowered or "quota exceeded" in lowered
+    return any(t in lowered for t in ("no space left", "disk is full", "quota exceeded", "file too large"))
 
 
 def open_error(target: str, exc: BaseException) -> DgateError:

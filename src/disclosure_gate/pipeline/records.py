@@ -100,17 +100,35 @@ def person_sql(raw: str) -> str:
     return names.names_sql(raw, [], first="first_name", last="last_name", suffix="name_suffix", extra=extra)
 
 
+ADDRESS_FIELDS = ("street", "city", "state", "zip")
+
+
+def _date_sql(col: str) -> str:
+    return f"TRY_CAST(nullif(trim(CAST({col} AS VARCHAR)), '') AS DATE)"
+
+
+def last_known_sql(raw: str, *, key: str = "_row") -> str:
+    """The key of each TIN's last known address: the current one (empty ``valid_to``), or else the one with
+    the latest ``valid_from`` (then the highest key). Ranked on four narrow columns, not the wide rows."""
+    return (f"SELECT addr_id FROM (SELECT {key} AS addr_id, row_number() OVER (PARTITION BY trim(tin) ORDER BY "
+            f"{_date_sql('valid_to')} IS NULL DESC, {_date_sql('valid_from')} DESC NULLS LAST, {key} DESC) AS _rank "
+            f"FROM {raw}) WHERE _rank = 1")
+
+
 def address_rows_sql(raw: str, *, key: str = "_row") -> str:
-    """Standardized addresses, each flagged ``is_last_known``: the current address (empty
-    ``valid_to``), or else the one with the latest ``valid_from``."""
-    std = address.address_sql(raw, key_cols=[key], street="street", city="city", state="state", zip="zip")
+    """Standardized addresses, each flagged ``is_last_known`` (:func:`last_known_sql`).
+
+    Standardization is a pure function of the four address fields, so it runs once per distinct
+    (street, city, state, zip) and is joined back (29.7 M addresses are 12.6 M distinct at benchmark scale)."""
+    fields = ", ".join(ADDRESS_FIELDS)
+    std = address.address_sql(f"(SELECT DISTINCT {fields} FROM {raw})", key_cols=list(ADDRESS_FIELDS),
+                              street="street", city="city", state="state", zip="zip")
+    same = " AND ".join(f"r.{c} IS NOT DISTINCT FROM s.{c}" for c in ADDRESS_FIELDS)
     return (
-        "SELECT *, row_number() OVER (PARTITION BY tin ORDER BY valid_to IS NULL DESC, "
-        "valid_from DESC NULLS LAST, addr_id DESC) = 1 AS is_last_known FROM ("
         f"SELECT r.{key} AS addr_id, trim(r.tin) AS tin, r.street, r.city, r.state, r.zip, "
-        "TRY_CAST(nullif(trim(CAST(r.valid_from AS VARCHAR)), '') AS DATE) AS valid_from, "
-        "TRY_CAST(nullif(trim(CAST(r.valid_to AS VARCHAR)), '') AS DATE) AS valid_to, s.* EXCLUDE ("
-        f"{key}) FROM {raw} r JOIN ({std}) s USING ({key}))"
+        f"{_date_sql('r.valid_from')} AS valid_from, {_date_sql('r.valid_to')} AS valid_to, "
+        f"s.* EXCLUDE ({fields}), l.addr_id IS NOT NULL AS is_last_known "
+        f"FROM {raw} r JOIN ({std}) s ON {same} LEFT JOIN ({last_known_sql(raw, key=key)}) l ON l.addr_id = r.{key}"
     )
 
 
@@ -146,10 +164,14 @@ def build(engine: Engine) -> None:
 
     Rows are stored in TIN order, so a look-up of one person (a reviewer's case, an accounting) reads one
     row group through DuckDB's min/max zone maps instead of scanning 20 M persons."""
-    engine.execute(f"CREATE OR REPLACE TABLE {STG_PERSON} AS SELECT * FROM ({person_sql(RAW_PERSONS)}) ORDER BY tin",
-                   label="standardize persons")
-    engine.execute(f"CREATE OR REPLACE TABLE {STG_ADDRESS} AS SELECT * FROM ({address_rows_sql(RAW_ADDRESSES)}) "
-                   "ORDER BY tin, addr_id", label="standardize addresses")
+    _build(engine, person_sql(RAW_PERSONS), address_rows_sql(RAW_ADDRESSES), "standardize")
+
+
+def _build(engine: Engine, persons: str, addresses: str, label: str) -> None:
+    engine.execute(f"CREATE OR REPLACE TABLE {STG_PERSON} AS SELECT * FROM ({persons}) ORDER BY tin",
+                   label=f"{label} persons")
+    engine.execute(f"CREATE OR REPLACE TABLE {STG_ADDRESS} AS SELECT * FROM ({addresses}) ORDER BY tin, addr_id",
+                   label=f"{label} addresses")
 
 
 def swap(engine: Engine, staged: Staged, loaded_by: str) -> SnapshotResult:
@@ -185,13 +207,7 @@ def rederive(engine: Engine) -> bool:
     """Re-standardize the current snapshot from its raw columns under today's rules (a migration step)."""
     if not needs_rederive(engine):
         return False
-    engine.execute(f"CREATE OR REPLACE TABLE {STG_PERSON} AS {person_sql('c_person')}", label="rederive persons")
-    engine.execute(f"CREATE OR REPLACE TABLE {STG_ADDRESS} AS "
-                   f"SELECT * EXCLUDE (is_last_known) FROM ({address_rows_sql('c_address', key='addr_id')})",
-                   label="rederive addresses")
-    engine.execute(f"CREATE OR REPLACE TABLE {STG_ADDRESS} AS SELECT *, row_number() OVER (PARTITION BY tin "
-                   "ORDER BY valid_to IS NULL DESC, valid_from DESC NULLS LAST, addr_id DESC) = 1 AS is_last_known "
-                   f"FROM {STG_ADDRESS}", label="rederive addresses")
+    _build(engine, person_sql("c_person"), address_rows_sql("c_address", key="addr_id"), "rederive")
     with engine.transaction():
         for old, new in (("c_person", STG_PERSON), ("c_address", STG_ADDRESS)):
             engine.execute(f"DROP TABLE IF EXISTS {old}", label="rederive")

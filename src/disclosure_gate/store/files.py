@@ -78,6 +78,8 @@ def translate_os_error(exc: OSError, what: str) -> Exception:
     """An OS error as a DgateError: disk full, permission, or a plain input error."""
     if exc.errno in (errno.ENOSPC, errno.EDQUOT):
         return DiskFullError(f"disk full while writing {what}: free some space and run the command again")
+    if exc.errno == errno.EFBIG:  # a file-size limit (ulimit -f, a filesystem's maximum): no room, like a full disk
+        return DiskFullError(f"{what} does not fit: it would exceed the file size limit")
     if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
         return HomeError(f"cannot write {what}: permission denied")
     return InputError(f"cannot write {what}: {exc.strerror or type(exc).__name__}")
