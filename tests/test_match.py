@@ -121,3 +121,25 @@ def test_rule(decided, case):
 def test_street_match_sql_is_pure():
     sql = match.street_match("x", "y")
     assert "x.a_street_name" in sql and "y.a_street_name" in sql and "[^0-9]" in sql
+
+
+def test_ambiguous_candidates_break_ties_on_the_tin_not_on_scan_order() -> None:
+    """A row without a TIN and several candidates: the candidate recorded is the exact-DOB one when there is
+    exactly one, else the highest TIN, whatever order the candidates arrive in (replays compute the same facts;
+    ``arg_max`` over a boolean returned whichever tied candidate it met first)."""
+    from disclosure_gate.engine import Engine
+
+    e = Engine()
+    try:
+        e.execute(f"CREATE TEMP TABLE {match.T_CAND} (_row BIGINT, person_tin VARCHAR, dob_class VARCHAR)")
+        rows = [(1, f"{900000000 - i}", "none") for i in range(2000)]  # highest TIN first, lowest last
+        rows += [(2, f"{100000000 + i}", "exact" if i == 700 else "year") for i in range(2000)]
+        rows += [(3, f"{500000000 + i}", "exact") for i in range(50)] + [(3, "999999999", "none")]
+        for r in rows:
+            e.execute(f"INSERT INTO {match.T_CAND} VALUES (?, ?, ?)", list(r))
+        got = {r[0]: r[1:] for r in e.fetchall(match.NOTIN_IDENTITY_SQL + " ORDER BY _row")}
+    finally:
+        e.close()
+    assert got[1] == (0, 2000, "900000000")
+    assert got[2] == (1, 2000, "100000700")
+    assert got[3] == (50, 51, "500000049")

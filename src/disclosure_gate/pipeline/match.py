@@ -251,7 +251,9 @@ NOTIN_IDENTITY_SQL = f"""
 SELECT _row,
        count(DISTINCT person_tin) FILTER (WHERE dob_class = 'exact') AS n_exact,
        count(DISTINCT person_tin) AS n_all,
-       arg_max(person_tin, dob_class = 'exact') AS best_tin
+       -- the exact-DOB candidate when there is one; ties (an ambiguous row) break on the TIN, never on
+       -- scan order, so a replay computes the same facts (arg_max over a boolean picked any of them)
+       coalesce(max(person_tin) FILTER (WHERE dob_class = 'exact'), max(person_tin)) AS best_tin
 FROM {T_CAND} GROUP BY _row
 """
 
