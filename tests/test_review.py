@@ -448,3 +448,19 @@ def test_nobody_resolves_rows_of_a_batch_they_submitted(world: World) -> None:
     r = world.run("review", "resolve", batch, "T0", "--decision", "DENY", "--reason", "mine", who="subrev")
     assert r.code == 6 and "submitted this batch" in r.stderr
     world.ok("review", "resolve", batch, "T0", "--decision", "DENY", "--reason", "another reviewer", who="rev1")
+
+
+def test_a_row_that_identified_no_one_can_only_be_denied() -> None:
+    """Whatever a policy sends to review: a row with no identified person (match basis NONE: no match, or
+    several candidates) cannot be resolved DISCLOSE, since its release would have to guess whose record."""
+    from disclosure_gate.errors import StateError
+    from disclosure_gate.pipeline import review
+
+    def case(basis: str) -> review.Case:
+        return review.Case("run", "B1", 1, "R1", "REVIEW", ("AMBIGUOUS_MATCH",), "REVIEW", (), basis)
+
+    review.check_resolvable(case("NONE"), "DENY")
+    for basis in ("TIN", "NAME_DOB_ADDRESS"):
+        review.check_resolvable(case(basis), "DISCLOSE")
+    with pytest.raises(StateError, match="identifies no one person"):
+        review.check_resolvable(case("NONE"), "DISCLOSE")

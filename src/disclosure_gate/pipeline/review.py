@@ -64,17 +64,18 @@ class Case:
     reasons: tuple[str, ...]
     decision: str
     reviewers: tuple[str, ...]
+    match_basis: str = "NONE"
 
 
 def find_cases(engine: Engine, run_id: str, request_ids: list[str]) -> dict[str, Case]:
     """The cases of ``request_ids`` in one query (a group resolution of 1,000 rows is one round trip)."""
     rows = engine.fetchall(
-        f"SELECT e._row, e.request_id, e.policy_decision, e.reasons, e.decision, e.reviewers, r.batch_id "
-        f"FROM ({effective_sql('d.run_id = $run AND d.request_id IN (SELECT unnest($rids))')}) e "
+        f"SELECT e._row, e.request_id, e.policy_decision, e.reasons, e.decision, e.reviewers, r.batch_id, "
+        f"e.match_basis FROM ({effective_sql('d.run_id = $run AND d.request_id IN (SELECT unnest($rids))')}) e "
         "JOIN runs r ON r.run_id = e.run_id", {"run": run_id, "rids": list(request_ids)}, label="review cases")
     return {str(row[1]): Case(run_id, str(row[6]), int(row[0]), str(row[1]), str(row[2]),
                               tuple(x for x in str(row[3] or "").split(";") if x), str(row[4]),
-                              tuple(row[5] or ())) for row in rows}
+                              tuple(row[5] or ()), str(row[7] or "NONE")) for row in rows}
 
 
 def find_case(engine: Engine, run_id: str, request_id: str) -> Case:
@@ -85,7 +86,8 @@ def find_case(engine: Engine, run_id: str, request_id: str) -> Case:
 
 
 def check_resolvable(case: Case, decision: str) -> None:
-    """The rules that hold whoever resolves: only REVIEW rows, only DISCLOSE or DENY, not once decided."""
+    """The rules that hold whoever resolves: only REVIEW rows, only DISCLOSE or DENY, not once decided, and
+    DISCLOSE only for a row that identified one person."""
     if decision not in DECISIONS:
         raise StateError("a resolution is DISCLOSE or DENY")
     if case.policy_decision != "REVIEW":
@@ -93,6 +95,10 @@ def check_resolvable(case: Case, decision: str) -> None:
                          "rows can be resolved")
     if case.decision != "REVIEW":
         raise StateError(f"request {case.request_id} is already resolved ({case.decision})")
+    if decision == "DISCLOSE" and case.match_basis == "NONE":
+        # No one person was identified (no match, or several candidates): a release would have to guess whose
+        # record to disclose, so such a row can only be denied, whatever a policy sent to review.
+        raise StateError(f"request {case.request_id} identifies no one person on file: it can only be resolved DENY")
 
 
 def record(engine: Engine, cases: list[Case], reviewer: str, decision: str, reason: str,
