@@ -91,20 +91,20 @@ def _validate_addresses(engine: Engine, t: TableIntake, persons: str) -> None:
                  message="tin is not in the persons file")
 
 
+def _date_sql(col: str) -> str:
+    return f"TRY_CAST(nullif(trim(CAST({col} AS VARCHAR)), '') AS DATE)"
+
+
 def person_sql(raw: str) -> str:
     """Standardized persons from the raw intake table (or from ``c_person``'s own raw columns)."""
     true_words = ", ".join(f"'{w}'" for w in TRUE_WORDS)
     extra = ("trim(s.tin) AS tin", "s.first_name", "s.middle_name", "s.last_name", "s.name_suffix",
-             "TRY_CAST(nullif(trim(CAST(s.dob AS VARCHAR)), '') AS DATE) AS dob",
+             f"{_date_sql('s.dob')} AS dob",
              f"upper(trim(CAST(s.protected AS VARCHAR))) IN ({true_words}) AS protected")
     return names.names_sql(raw, [], first="first_name", last="last_name", suffix="name_suffix", extra=extra)
 
 
 ADDRESS_FIELDS = ("street", "city", "state", "zip")
-
-
-def _date_sql(col: str) -> str:
-    return f"TRY_CAST(nullif(trim(CAST({col} AS VARCHAR)), '') AS DATE)"
 
 
 def last_known_sql(raw: str, *, key: str = "_row") -> str:
